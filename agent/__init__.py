@@ -1,0 +1,3 @@
+"""The agent: the LLM behind litellm, tools, the confidence gate and routing."""
+
+import settings  # noqa: F401  (sets the offline environment before litellm is imported)

