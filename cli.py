@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -35,6 +37,67 @@ def doctor(as_json: bool) -> None:
     click.echo(render(checks, as_json))
     if not all(check.ok for check in checks):
         sys.exit(1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--kind", type=click.Choice(["faq", "article", "ticket"]), help="Expected record kind."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def ingest(paths: tuple[Path, ...], kind: str | None, as_json: bool) -> None:
+    """Add, update or remove what changed in PATHS since the last run."""
+    from ingestion.sync import sync
+
+    report = sync(list(paths), load_settings(), kind=kind)
+    for problem in report.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        click.echo(
+            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+            f"deleted {report.deleted}; {report.chunks} chunks embedded in {report.seconds:.1f}s"
+        )
+    if report.problems:
+        sys.exit(1)
+
+
+@main.group()
+def kb() -> None:
+    """Query the knowledge base."""
+
+
+@kb.command()
+@click.argument("query", required=False)
+@click.option("--k", "k", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option("--queries", type=click.File("r", encoding="utf-8"), help='JSONL of {"id", "query"}.')
+@click.option("--json", "as_json", is_flag=True, help="JSON output (the default for --queries).")
+def search(query: str | None, k: int, queries, as_json: bool) -> None:
+    """Hybrid search: one QUERY, or every line of --queries FILE."""
+    from kb.retrieval import Retriever
+
+    if bool(query) == bool(queries):
+        raise click.UsageError("give either QUERY or --queries FILE")
+    retriever = Retriever(load_settings())
+    if query:
+        hits = [hit.model_dump() for hit in retriever.search(query, k)]
+        if as_json:
+            click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
+        for hit in [] if as_json else hits:
+            click.echo(f"{hit['score']:.3f}  {hit['doc_id']}  {hit['title']}")
+        return
+    for number, line in enumerate(queries, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            qid, text = item["id"], item["query"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            click.echo(f'skipped: {queries.name}:{number}: expected {{"id", "query"}}', err=True)
+            continue
+        hits = [hit.model_dump() for hit in retriever.search(str(text), k)]
+        click.echo(json.dumps({"id": qid, "hits": hits}, ensure_ascii=False))
 
 
 @main.command()

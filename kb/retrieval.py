@@ -1,0 +1,208 @@
+"""Hybrid retrieval: dense (Chroma, cosine) and lexical (BM25) fused by reciprocal rank.
+
+Ranking uses reciprocal rank fusion, which needs no score calibration between the
+two retrievers. The score reported with each hit is the cosine similarity between
+the query and the chunk: it means the same thing for every query, so the
+confidence gate can set a threshold on it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel
+
+from kb.embeddings import Embedder
+from kb.index import ARTICLES, TICKETS, KnowledgeBase
+from settings import Settings
+
+RRF_K = 60
+# Past tickets are evidence of what worked once; the help center is the policy.
+WEIGHTS = {ARTICLES: 1.0, TICKETS: 0.7}
+_STOPWORD_TEXT = (
+    "a an the and or but if of to in on at for from by with about as is are was were be been "
+    "i me my we our you your it its this that these those do does did can could would should "
+    "will have has had not no so what when where which who how why there here any some please "
+    "hi hello thanks el la los las de del y o en un una que por para con es mi se der die das "
+    "und ich ist ein eine zu mit den nicht le les des et je est pour"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class Hit(BaseModel):
+    doc_id: str
+    chunk_id: str
+    title: str
+    kind: str
+    score: float
+    text: str
+    url: str | None = None
+    language: str = "en"
+    updated_at: str = ""
+    untrusted: bool = False
+
+
+def tokens(text: str) -> list[str]:
+    words = (word for word in _TOKEN.findall(text.lower()) if word not in STOPWORDS)
+    # A light plural fold: "returns" and "return" should meet.
+    return [word[:-1] if len(word) > 3 and word.endswith("s") else word for word in words]
+
+
+class Bm25:
+    """Okapi BM25 over an inverted index; a query touches only its terms' postings."""
+
+    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75) -> None:
+        self.size = len(texts)
+        docs = [tokens(text) for text in texts]
+        lengths = np.array([len(doc) for doc in docs], dtype=np.float32)
+        average = float(lengths.mean()) if self.size else 1.0
+        counts: dict[str, dict[int, int]] = {}
+        for index, doc in enumerate(docs):
+            for word in doc:
+                row = counts.setdefault(word, {})
+                row[index] = row.get(index, 0) + 1
+        self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for word, row in counts.items():
+            ids = np.fromiter(row.keys(), dtype=np.int32, count=len(row))
+            tf = np.fromiter(row.values(), dtype=np.float32, count=len(row))
+            idf = np.log(1 + (self.size - len(row) + 0.5) / (len(row) + 0.5))
+            norm = k1 * (1 - b + b * lengths[ids] / average)
+            self.postings[word] = (ids, idf * tf * (k1 + 1) / (tf + norm))
+
+    def top(self, query: str, n: int) -> list[int]:
+        scores = np.zeros(self.size, dtype=np.float32)
+        for word in set(tokens(query)):
+            if word in self.postings:
+                ids, weights = self.postings[word]
+                scores[ids] += weights
+        hits = np.flatnonzero(scores)
+        if len(hits) > n:
+            hits = hits[np.argpartition(-scores[hits], n)[:n]]
+        return hits[np.argsort(-scores[hits])].tolist()
+
+
+@dataclass
+class _Lexical:
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict]
+    bm25: Bm25
+
+
+def _stamp_file(settings: Settings):
+    return settings.data_dir / "kb.version"
+
+
+def mark_changed(settings: Settings) -> None:
+    """Tell every retriever on this data dir to reload its lexical index."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _stamp_file(settings).write_text(uuid.uuid4().hex)
+
+
+class Retriever:
+    def __init__(
+        self,
+        settings: Settings,
+        knowledge_base: KnowledgeBase | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kb = knowledge_base or KnowledgeBase(settings)
+        self.embedder = embedder or Embedder(settings.embedding_model)
+        self._lexical: dict[str, _Lexical] = {}
+        self._version: str | None = None
+        self._lock = threading.Lock()
+
+    def _lexical_index(self, name: str) -> _Lexical:
+        stamp = _stamp_file(self.settings)
+        version = stamp.read_text() if stamp.exists() else ""
+        with self._lock:
+            if version != self._version:
+                self._lexical.clear()
+                self._version = version
+            if name not in self._lexical:
+                ids, texts, metas = self.kb.all_chunks(name)
+                self._lexical[name] = _Lexical(ids, texts, metas, Bm25(texts))
+            return self._lexical[name]
+
+    def search(
+        self, query: str, k: int = 5, collections: tuple[str, ...] = (ARTICLES, TICKETS)
+    ) -> list[Hit]:
+        vector = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
+        depth = max(4 * k, 20)
+        fused: dict[str, float] = {}
+        found: dict[str, tuple[str, dict, float | None]] = {}
+        for name in collections:
+            weight = WEIGHTS[name]
+            collection = self.kb.collection(name)
+            if collection.count() == 0:
+                continue
+            dense = collection.query(
+                query_embeddings=[vector.tolist()],
+                n_results=min(depth, collection.count()),
+                include=["documents", "metadatas", "distances"],
+            )
+            for rank, (chunk_id, text, meta, distance) in enumerate(
+                zip(
+                    dense["ids"][0],
+                    dense["documents"][0],
+                    dense["metadatas"][0],
+                    dense["distances"][0],
+                    strict=True,
+                )
+            ):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+                found[chunk_id] = (text, meta, 1.0 - distance)
+            lexical = self._lexical_index(name)
+            for rank, index in enumerate(lexical.bm25.top(query, depth)):
+                chunk_id = lexical.ids[index]
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+                found.setdefault(chunk_id, (lexical.texts[index], lexical.metadatas[index], None))
+        return self._best_per_document(fused, found, vector, k)
+
+    def _best_per_document(self, fused, found, vector, k) -> list[Hit]:
+        chosen, documents = [], set()
+        for chunk_id in sorted(fused, key=fused.get, reverse=True):
+            doc_id = found[chunk_id][1]["doc_id"]
+            if doc_id not in documents:
+                documents.add(doc_id)
+                chosen.append(chunk_id)
+            if len(chosen) == k:
+                break
+        missing = [chunk_id for chunk_id in chosen if found[chunk_id][2] is None]
+        similarity = self._similarities(missing, vector)
+        hits = []
+        for chunk_id in chosen:
+            text, meta, score = found[chunk_id]
+            hits.append(
+                Hit(
+                    doc_id=meta["doc_id"],
+                    chunk_id=chunk_id,
+                    title=meta["title"],
+                    kind=meta["kind"],
+                    score=round(float(similarity.get(chunk_id, score)), 4),
+                    text=text,
+                    url=meta.get("url") or None,
+                    language=meta.get("language", "en"),
+                    updated_at=meta.get("updated_at", ""),
+                    untrusted=bool(meta.get("untrusted")),
+                )
+            )
+        return hits
+
+    def _similarities(self, chunk_ids: list[str], vector: np.ndarray) -> dict[str, float]:
+        """Cosine similarity for lexical-only hits, from their stored embeddings."""
+        scores: dict[str, float] = {}
+        for name in (ARTICLES, TICKETS):
+            if not chunk_ids:
+                break
+            got = self.kb.collection(name).get(ids=chunk_ids, include=["embeddings"])
+            for chunk_id, embedding in zip(got["ids"], got["embeddings"], strict=True):
+                scores[chunk_id] = float(np.dot(np.asarray(embedding), vector))
+            chunk_ids = [c for c in chunk_ids if c not in scores]
+        return scores
