@@ -100,6 +100,50 @@ def search(query: str | None, k: int, queries, as_json: bool) -> None:
         click.echo(json.dumps({"id": qid, "hits": hits}, ensure_ascii=False))
 
 
+@main.group()
+def orders() -> None:
+    """Customers and orders."""
+
+
+@orders.command("import")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def import_orders(path: Path) -> None:
+    """Load customers and orders from PATH (JSON); bad records are skipped by line."""
+    from store.db import session_factory
+    from store.orders import import_orders as run_import
+
+    with session_factory(load_settings().db_url)() as session:
+        report = run_import(path, session)
+    for problem in report.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    click.echo(f"imported {report.customers} customers and {report.orders} orders")
+    if report.problems:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("message")
+@click.option("--email", help="The customer's verified email address.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole draft as JSON.")
+def ask(message: str, email: str | None, as_json: bool) -> None:
+    """Run one agent turn for MESSAGE and print the draft."""
+    from agent.turn import Agent, MessageTooLong
+
+    try:
+        draft = Agent(load_settings()).answer(message, email=email)
+    except MessageTooLong as error:
+        raise click.UsageError(str(error)) from None
+    if as_json:
+        click.echo(draft.model_dump_json(indent=2))
+        return
+    click.echo(f"[{draft.decision}] confidence {draft.confidence:.2f}, priority {draft.priority}")
+    click.echo(draft.reply)
+    for citation in draft.citations:
+        click.echo(f"  source: {citation.doc_id} {citation.url or ''}")
+    for reason in draft.reasons:
+        click.echo(f"  review because: {reason}")
+
+
 @main.command()
 def config() -> None:
     """Show the effective settings (secrets hidden)."""

@@ -49,6 +49,16 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated litellm models tried in order."
     )
     llm_timeout: float = Field(120.0, gt=0, description="Seconds before an LLM call gives up.")
+    llm_retries: int = Field(3, ge=1, le=10, description="Attempts per model on transient errors.")
+    llm_backoff: float = Field(
+        1.0, ge=0, description="First retry wait in seconds; doubles per attempt (max 30)."
+    )
+    shop_name: str = Field(
+        "our shop", min_length=1, description="How the assistant names the shop."
+    )
+    max_message_chars: int = Field(
+        4000, ge=100, description="Longest customer message accepted, in characters."
+    )
     models_dir: Path | None = Field(
         None, description="Where assembled GGUF files are cached; default <data dir>/models."
     )

@@ -6,8 +6,10 @@ import re
 
 import litellm
 from litellm import ModelResponse
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from agent import local_llm
+from settings import Settings
 
 litellm.suppress_debug_info = True
 local_llm.register()
@@ -54,3 +56,43 @@ def _first_line(error: Exception) -> str:
     while (stripped := _LITELLM_PREFIX.sub("", text, count=1)) != text:
         text = stripped
     return text[:300]
+
+
+TRANSIENT = (
+    litellm.RateLimitError,
+    litellm.Timeout,
+    litellm.APIConnectionError,
+    litellm.InternalServerError,
+    litellm.ServiceUnavailableError,
+)
+
+
+class AllModelsFailed(LLMError):
+    """The main model and every fallback failed; `errors` has one line per model."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def complete_with_fallbacks(settings: Settings, **kwargs) -> tuple[ModelResponse, str]:
+    """Call the configured model, retrying transient errors, then each fallback in turn.
+
+    Returns the response and the model that produced it.
+    """
+    errors = []
+    for model in [settings.llm_model, *settings.llm_fallbacks]:
+        retrying = Retrying(
+            stop=stop_after_attempt(settings.llm_retries),
+            wait=wait_exponential(multiplier=settings.llm_backoff, max=30),
+            retry=retry_if_exception_type(TRANSIENT),
+            reraise=True,
+        )
+        try:
+            response = retrying(
+                litellm.completion, model=model, timeout=settings.llm_timeout, **kwargs
+            )
+            return response, model
+        except Exception as error:
+            errors.append(explain(error, model))
+    raise AllModelsFailed(errors)

@@ -22,7 +22,7 @@ from kb.index import COLLECTION_OF_KIND, KnowledgeBase
 from kb.retrieval import mark_changed
 from settings import Settings
 
-BATCH = 128
+BATCH = 256
 
 
 @dataclass
@@ -92,6 +92,8 @@ def sync(
             stale.setdefault(old.collection, set()).update(old.chunk_ids)
             report.deleted += 1
 
+    # Batches of similar length waste no compute on padding.
+    pending.sort(key=lambda item: len(item[1].text))
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=len(pending), unit="chunk", disable=not show, desc="embedding") as bar:
         for start in range(0, len(pending), BATCH):

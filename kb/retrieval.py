@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,8 @@ from kb.index import ARTICLES, TICKETS, KnowledgeBase
 from settings import Settings
 
 RRF_K = 60
+# Below this cosine similarity nothing in the knowledge base is about the question.
+RELEVANT = 0.35
 # Past tickets are evidence of what worked once; the help center is the policy.
 WEIGHTS = {ARTICLES: 1.0, TICKETS: 0.7}
 _STOPWORD_TEXT = (
@@ -117,6 +120,7 @@ class Retriever:
         self._lexical: dict[str, _Lexical] = {}
         self._version: str | None = None
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chroma-query")
 
     def _lexical_index(self, name: str) -> _Lexical:
         stamp = _stamp_file(self.settings)
@@ -133,37 +137,42 @@ class Retriever:
     def search(
         self, query: str, k: int = 5, collections: tuple[str, ...] = (ARTICLES, TICKETS)
     ) -> list[Hit]:
-        vector = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
+        vector = self.embedder.embed([query])[0]
         depth = max(4 * k, 20)
-        fused: dict[str, float] = {}
-        found: dict[str, tuple[str, dict, float | None]] = {}
-        for name in collections:
-            weight = WEIGHTS[name]
-            collection = self.kb.collection(name)
-            if collection.count() == 0:
-                continue
-            dense = collection.query(
-                query_embeddings=[vector.tolist()],
-                n_results=min(depth, collection.count()),
+        lexical = {name: self._lexical_index(name) for name in collections}
+        names = [name for name in collections if lexical[name].ids]
+        # Chroma's queries release the GIL: run them side by side while BM25 scores.
+        dense_futures = {
+            name: self._pool.submit(
+                self.kb.collection(name).query,
+                query_embeddings=[vector],
+                n_results=depth,
                 include=["documents", "metadatas", "distances"],
             )
-            for rank, (chunk_id, text, meta, distance) in enumerate(
-                zip(
-                    dense["ids"][0],
-                    dense["documents"][0],
-                    dense["metadatas"][0],
-                    dense["distances"][0],
-                    strict=True,
-                )
-            ):
+            for name in names
+        }
+        lexical_ranks = {name: lexical[name].bm25.top(query, depth) for name in names}
+        fused: dict[str, float] = {}
+        found: dict[str, tuple[str, dict, float | None]] = {}
+        for name in names:
+            weight = WEIGHTS[name]
+            dense = dense_futures[name].result()
+            rows = zip(
+                dense["ids"][0],
+                dense["documents"][0],
+                dense["metadatas"][0],
+                dense["distances"][0],
+                strict=True,
+            )
+            for rank, (chunk_id, text, meta, distance) in enumerate(rows):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
                 found[chunk_id] = (text, meta, 1.0 - distance)
-            lexical = self._lexical_index(name)
-            for rank, index in enumerate(lexical.bm25.top(query, depth)):
-                chunk_id = lexical.ids[index]
+            index = lexical[name]
+            for rank, position in enumerate(lexical_ranks[name]):
+                chunk_id = index.ids[position]
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
-                found.setdefault(chunk_id, (lexical.texts[index], lexical.metadatas[index], None))
-        return self._best_per_document(fused, found, vector, k)
+                found.setdefault(chunk_id, (index.texts[position], index.metadatas[position], None))
+        return self._best_per_document(fused, found, np.asarray(vector, dtype=np.float32), k)
 
     def _best_per_document(self, fused, found, vector, k) -> list[Hit]:
         chosen, documents = [], set()

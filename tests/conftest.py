@@ -42,3 +42,29 @@ def run_cli(*args: str, env: dict | None = None, input: str | None = None):
         input=input,
         timeout=600,
     )
+
+
+@pytest.fixture(scope="session")
+def shop_dir(tmp_path_factory) -> Path:
+    """The sample shop ingested and its orders imported, once per test run."""
+    from ingestion.sync import sync
+    from settings import Settings
+    from store.db import session_factory
+    from store.orders import import_orders
+
+    data = tmp_path_factory.mktemp("shop")
+    settings = Settings(data_dir=data, models_dir=MODELS_DIR)
+    report = sync(
+        [SAMPLE_SHOP / n for n in ("faqs.jsonl", "articles.jsonl", "tickets.jsonl")], settings
+    )
+    assert report.problems == []
+    with session_factory(settings.db_url)() as session:
+        assert import_orders(SAMPLE_SHOP / "shop.json", session).problems == []
+    return data
+
+
+def shop_settings(shop_dir: Path, **overrides):
+    from settings import Settings
+
+    values = {"data_dir": shop_dir, "models_dir": MODELS_DIR, "shop_name": "Kettle & Crane"}
+    return Settings(**{**values, **overrides})

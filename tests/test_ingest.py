@@ -121,7 +121,7 @@ def test_an_interrupted_run_loses_nothing_and_the_next_run_finishes(settings, tm
     assert len(documents) == 300  # every document is still findable, old or new
 
     report = sync([source], settings, embedder=embedder)
-    assert report.updated == 300 - 128 and report.unchanged == 128
+    assert report.updated == 300 - 256 and report.unchanged == 256
     stored = texts_of(settings)
     assert len(stored) == 300 and all(text.endswith("Updated.") for text in stored.values())
     assert sync([source], settings, embedder=embedder).chunks == 0

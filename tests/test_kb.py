@@ -7,13 +7,11 @@ import re
 
 import pytest
 
-from ingestion.sync import sync
 from kb.index import ARTICLES, TICKETS, KnowledgeBase
 from kb.retrieval import Retriever
 from settings import Settings
 from tests.conftest import MODELS_DIR, ROOT, SAMPLE_SHOP, run_cli
 
-SHOP_FILES = [SAMPLE_SHOP / name for name in ("faqs.jsonl", "articles.jsonl", "tickets.jsonl")]
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(
     r"(?:\+\d{1,3}[\s-]?)?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}|\+\d{2} \d{2,4} \d{3,4} ?\d{3,4}"
@@ -22,11 +20,8 @@ CARD = re.compile(r"\b(?:\d{4}[ -]?){3}\d{1,4}\b|\b3[47]\d{13}\b")
 
 
 @pytest.fixture(scope="module")
-def shop_settings(tmp_path_factory) -> Settings:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("shop"), models_dir=MODELS_DIR)
-    report = sync(SHOP_FILES, settings)
-    assert report.problems == []
-    return settings
+def shop_settings(shop_dir) -> Settings:
+    return Settings(data_dir=shop_dir, models_dir=MODELS_DIR)
 
 
 @pytest.fixture(scope="module")

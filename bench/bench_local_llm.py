@@ -1,6 +1,6 @@
 """Local LLM: load time, generation speed, and litellm's overhead over bare llama.cpp.
 
-    .venv/bin/python bench/local_llm.py [local/qwen2.5-0.5b local/qwen2.5-1.5b] [--runs N]
+    .venv/bin/python bench/bench_local_llm.py [local/qwen2.5-0.5b local/qwen2.5-1.5b] [--runs N]
 
 For each model, in one run: the time to assemble (first use) and load the GGUF,
 then the same prompts streamed by bare llama-cpp-python (the floor) and through

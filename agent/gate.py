@@ -1,0 +1,154 @@
+"""The confidence gate: is this draft safe to send, and how urgent is it for the queue?
+
+Confidence (0..1) blends how well the knowledge base matched the question with how
+much of the reply is grounded in what was cited or returned by tools. A draft is
+sent only when confidence clears the threshold and nothing raised a flag; every
+other draft goes to the queue with its reasons in plain words.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agent.draft import ToolCallRecord
+from agent.policy import Flag
+from kb.retrieval import RELEVANT, Hit, tokens
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+ORDER_NUMBER = re.compile(r"\b[A-Z]{2,4}-\d{3,8}\b", re.IGNORECASE)
+# Tool-call JSON or echoed prompt markup instead of an answer.
+MALFORMED = re.compile(
+    r'^\s*[\[{]|<tool_call>|</?(?:knowledge|passage|tool_results)\b|"arguments"\s*:'
+    r"|Customer message:"
+)
+URGENT_WORDS = re.compile(
+    r"\burgent|\basap\b|right now|immediately|today|tomorrow|dringend|urgente|sofort", re.I
+)
+
+
+@dataclass
+class Assessment:
+    decision: str
+    confidence: float
+    reasons: list[str] = field(default_factory=list)
+
+
+def grounding(reply: str, evidence: str) -> float:
+    """Share of the reply's sentences whose content words mostly appear in the evidence."""
+    known = set(tokens(evidence))
+    scored = []
+    for sentence in _SENTENCE.split(reply):
+        words = [word for word in tokens(sentence) if len(word) > 3]
+        if len(words) < 3:  # greetings and sign-offs claim nothing
+            continue
+        scored.append(sum(word in known for word in words) / len(words) >= 0.6)
+    return sum(scored) / len(scored) if scored else 0.0
+
+
+def assess(
+    message: str,
+    reply: str,
+    hits: list[Hit],
+    cited: list[Hit],
+    invalid_citations: list[str],
+    tool_calls: list[ToolCallRecord],
+    flags: list[Flag],
+    threshold: float,
+    handoff_reason: str | None = None,
+    self_check: bool | None = None,
+    llm_error: str | None = None,
+) -> Assessment:
+    reasons = [f"The customer {flag.reason}." for flag in flags]
+    if llm_error:
+        return Assessment("review", 0.0, [*reasons, f"The language model failed: {llm_error}."])
+    if handoff_reason:
+        reasons.append(f"The assistant asked for a person: {handoff_reason}.")
+
+    # Only looked-up facts are evidence; opening a ticket or a handoff proves nothing.
+    good_tools = [call for call in tool_calls if call.ok and call.name == "lookup_order"]
+    failed_tools = [call for call in tool_calls if not call.ok]
+    top = max((hit.score for hit in hits), default=0.0)
+    retrieval = min(1.0, max(0.0, (top - 0.25) / 0.35))
+    if good_tools:
+        retrieval = max(retrieval, 0.9)
+    evidence = (
+        " ".join(hit.text for hit in cited or hits[:2])
+        + " "
+        + " ".join(json.dumps(call.result) for call in good_tools)
+    )
+    grounded = grounding(reply, evidence)
+    confidence = 0.4 * retrieval + 0.6 * grounded
+
+    if ORDER_NUMBER.search(message) and not any(c.name == "lookup_order" for c in good_tools):
+        reasons.append("The customer mentions an order that was not looked up.")
+    if top < RELEVANT and not good_tools:
+        reasons.append("Nothing relevant was found in the knowledge base.")
+        confidence = min(confidence, 0.3)
+    if grounded < 0.5:
+        reasons.append("Much of the reply is not backed by the cited text.")
+    if invalid_citations:
+        reasons.append(
+            "The reply cites documents that were not retrieved: "
+            + ", ".join(invalid_citations)
+            + "."
+        )
+        confidence *= 0.5
+    for call in failed_tools:
+        if call.name == "search_knowledge_base":
+            continue  # an empty search is already covered by "nothing relevant"
+        reasons.append(f"{call.name} did not succeed: {str(call.result)[:120]}")
+        confidence *= 0.7
+    if self_check is False:
+        reasons.append("The self-check found claims the sources do not support.")
+        confidence *= 0.5
+    if not reply.strip():
+        reasons.append("The model produced no reply.")
+        confidence = 0.0
+    elif _normal(reply) in _normal(message):
+        reasons.append("The reply only repeats the customer's message.")
+        confidence = 0.0
+    elif MALFORMED.search(reply):
+        reasons.append("The reply is not a readable answer (it looks like code or tool output).")
+        confidence = 0.0
+    confidence = round(max(0.0, min(1.0, confidence)), 3)
+    if confidence < threshold:
+        reasons.append(
+            f"Confidence {confidence:.2f} is below the auto-send threshold {threshold:.2f}."
+        )
+    send = not reasons
+    return Assessment("send" if send else "review", confidence, reasons)
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@dataclass
+class CustomerHistory:
+    orders: int
+    total_spent: float
+    first_order: datetime | None
+
+
+def customer_value(history: CustomerHistory | None, now: datetime) -> float:
+    """0..1 from average order value × purchase frequency × tenure."""
+    if history is None or history.orders == 0 or history.first_order is None:
+        return 0.0
+    tenure_years = max((now - history.first_order).days / 365, 1 / 12)
+    average = history.total_spent / history.orders
+    per_year = history.orders / tenure_years
+    lifetime = average * per_year * tenure_years
+    return round(1 - math.exp(-lifetime / 500), 3)
+
+
+def priority(text: str, flags: list[Flag], confidence: float, value: float) -> float:
+    """0..100 for the queue: urgency × importance, raised by customer value."""
+    urgency = max([0.3, *(flag.urgency for flag in flags)])
+    if URGENT_WORDS.search(text):
+        urgency = min(1.0, urgency + 0.2)
+    importance = 0.5 + 0.5 * (1 - confidence)
+    return round(100 * urgency * importance * (0.6 + 0.4 * value), 1)

@@ -1,0 +1,221 @@
+"""The agent's tools: pydantic argument models, their JSON schemas, and what they do.
+
+None of them changes an order. `lookup_order` answers only for the order's own
+customer: the conversation's verified email, or an email the customer typed in
+this very message together with the order number. Anything the model passes as
+"email" is ignored, so neither a prompt injection nor a planted instruction in a
+retrieved ticket can widen who is asked about.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kb.retrieval import RELEVANT, Hit, Retriever
+from store.models import Customer, Order, Ticket
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+ORDER_HINT = re.compile(
+    r"\b[A-Z]{2,4}-\d{3,8}\b|\border|\bpackage|\bparcel|tracking|shipped|deliver|arriv|"
+    r"\bwhere is my|pedido|paquete|env[ií]o|bestellung|paket|sendung|commande|colis",
+    re.IGNORECASE,
+)
+RECENT_ORDERS = 3
+
+
+class SearchKnowledgeBase(BaseModel):
+    """Search the shop's FAQs, help articles and past tickets."""
+
+    query: str = Field(min_length=2, max_length=300, description="What to look for")
+
+
+class LookupOrder(BaseModel):
+    """Look up the customer's own order: status, items, shipping and tracking.
+
+    Without an order id it lists the customer's recent orders.
+    """
+
+    order_id: str | None = Field(None, max_length=40, description="The order number, if given")
+
+
+class CreateTicket(BaseModel):
+    """Open a support ticket for the owner to follow up on."""
+
+    subject: str = Field(min_length=3, max_length=200)
+    summary: str = Field(min_length=3, max_length=2000)
+
+
+class HandoffToHuman(BaseModel):
+    """Hand the conversation to a person when you cannot or must not answer."""
+
+    reason: str = Field(min_length=3, max_length=300)
+
+
+@dataclass
+class TurnContext:
+    """What a tool may see: the store, the knowledge base and who is asking."""
+
+    session: Session
+    retriever: Retriever
+    conversation_id: str
+    verified_email: str | None
+    customer_text: str
+    hits: list[Hit] = field(default_factory=list)
+    ticket_id: int | None = None
+    handoff_reason: str | None = None
+
+
+@dataclass
+class ToolOutcome:
+    ok: bool
+    result: object
+
+
+def _order_summary(order: Order) -> dict:
+    return {
+        "order_id": order.id,
+        "status": order.status,
+        "placed": order.created_at.date().isoformat(),
+        "items": [f"{item.quantity} x {item.name}" for item in order.items],
+        "total": f"{order.total} {order.currency}",
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "shipped": order.shipped_at.date().isoformat() if order.shipped_at else None,
+        "delivered": order.delivered_at.date().isoformat() if order.delivered_at else None,
+    }
+
+
+def requester_emails(context: TurnContext) -> set[str]:
+    emails = {email.lower() for email in EMAIL.findall(context.customer_text)}
+    if context.verified_email:
+        emails.add(context.verified_email.lower())
+    return emails
+
+
+def search_knowledge_base(args: SearchKnowledgeBase, context: TurnContext) -> ToolOutcome:
+    hits = [
+        hit
+        for hit in context.retriever.search(args.query, k=3)
+        if hit.score >= RELEVANT and not hit.untrusted
+    ]
+    if not hits:
+        return ToolOutcome(False, "Nothing relevant in the knowledge base.")
+    known = {hit.chunk_id for hit in context.hits}
+    context.hits += [hit for hit in hits if hit.chunk_id not in known]
+    return ToolOutcome(True, [{"doc_id": h.doc_id, "title": h.title, "text": h.text} for h in hits])
+
+
+def lookup_order(args: LookupOrder, context: TurnContext) -> ToolOutcome:
+    emails = requester_emails(context)
+    given = args.order_id and args.order_id.strip().lower() in context.customer_text.lower()
+    if args.order_id and not given and context.verified_email:
+        # Small models invent numbers like "12345"; a verified customer gets their recent orders.
+        args = LookupOrder()
+    if args.order_id:
+        order = context.session.get(Order, args.order_id.strip().upper())
+        if order is None or order.customer.email.lower() not in emails:
+            # The same answer for "no such order" and "not yours": no oracle for guessing ids.
+            return ToolOutcome(
+                False,
+                f"No order {args.order_id} was found for this customer. Ask for the order "
+                "number and the email address used at checkout.",
+            )
+        return ToolOutcome(True, _order_summary(order))
+    if not context.verified_email:
+        return ToolOutcome(
+            False, "The customer is not verified. Ask for the order number and checkout email."
+        )
+    customer = context.session.scalar(
+        select(Customer).where(Customer.email == context.verified_email.lower())
+    )
+    if customer is None or not customer.orders:
+        return ToolOutcome(False, "This customer has no orders on record.")
+    recent = sorted(customer.orders, key=lambda o: o.created_at, reverse=True)[:RECENT_ORDERS]
+    return ToolOutcome(True, [_order_summary(order) for order in recent])
+
+
+def create_ticket(args: CreateTicket, context: TurnContext) -> ToolOutcome:
+    if context.ticket_id is not None:  # one ticket per turn, however often the model asks
+        return ToolOutcome(True, {"ticket_id": context.ticket_id, "status": "open"})
+    ticket = Ticket(
+        conversation_id=context.conversation_id,
+        customer_email=context.verified_email,
+        subject=args.subject,
+        summary=args.summary,
+    )
+    context.session.add(ticket)
+    context.session.flush()
+    context.ticket_id = ticket.id
+    return ToolOutcome(True, {"ticket_id": ticket.id, "status": "open"})
+
+
+def handoff_to_human(args: HandoffToHuman, context: TurnContext) -> ToolOutcome:
+    context.handoff_reason = args.reason
+    return ToolOutcome(True, "A person will take over this conversation.")
+
+
+TOOLS: dict[str, tuple[type[BaseModel], Callable[[BaseModel, TurnContext], ToolOutcome]]] = {
+    "search_knowledge_base": (SearchKnowledgeBase, search_knowledge_base),
+    "lookup_order": (LookupOrder, lookup_order),
+    "create_ticket": (CreateTicket, create_ticket),
+    "handoff_to_human": (HandoffToHuman, handoff_to_human),
+}
+
+
+def tools_for(text: str, weak_retrieval: bool, flagged: bool) -> list[str]:
+    """The tools worth offering for this message.
+
+    Small local models call whatever they are offered, so a plain FAQ question gets
+    no tools at all, and each tool shows up only when the message calls for it.
+    """
+    names = []
+    if ORDER_HINT.search(text):
+        names.append("lookup_order")
+    if weak_retrieval:
+        names.append("search_knowledge_base")
+    if weak_retrieval or flagged:
+        names += ["create_ticket", "handoff_to_human"]
+    return names
+
+
+def tool_schemas(names: list[str] | None = None) -> list[dict]:
+    """The tools in the OpenAI format that litellm passes to every provider."""
+    schemas = []
+    for name, (model, _) in TOOLS.items():
+        if names is not None and name not in names:
+            continue
+        parameters = model.model_json_schema()
+        parameters.pop("title", None)
+        parameters.pop("description", None)
+        for prop in parameters.get("properties", {}).values():
+            prop.pop("title", None)
+        schemas.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": " ".join((model.__doc__ or "").split()),
+                    "parameters": parameters,
+                },
+            }
+        )
+    return schemas
+
+
+def run_tool(name: str, arguments: str, context: TurnContext, offered: list[str]) -> ToolOutcome:
+    """Run one offered tool call; every failure becomes a result the model can read."""
+    if name not in offered:
+        return ToolOutcome(False, f"Unknown tool {name!r}. Available: {', '.join(offered)}.")
+    model, function = TOOLS[name]
+    try:
+        args = model.model_validate(json.loads(arguments or "{}"))
+    except (json.JSONDecodeError, ValidationError) as error:
+        return ToolOutcome(False, f"Invalid arguments for {name}: {str(error).splitlines()[0]}")
+    return function(args, context)

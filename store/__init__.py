@@ -1,0 +1,1 @@
+"""Relational state (SQLAlchemy 2.x): SQLite by default, PostgreSQL by URL."""

@@ -1,0 +1,98 @@
+"""A litellm provider that replays scripted replies, for testing the agent's branches.
+
+    script("scripted/a", [call("lookup_order", order_id="KC-10001"), "Your order shipped."])
+
+Each completion pops the next step: a string becomes a text reply, a `call(...)`
+a tool call, an exception is raised (to simulate a failing provider).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict, deque
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import Message, Usage
+
+_scripts: dict[str, deque] = defaultdict(deque)
+calls: dict[str, int] = defaultdict(int)
+seen_messages: dict[str, list] = defaultdict(list)
+seen_tools: dict[str, list] = defaultdict(list)
+
+
+def call(name: str, **arguments) -> dict:
+    return {"name": name, "arguments": arguments}
+
+
+def script(model: str, steps: list) -> None:
+    name = model.removeprefix("scripted/")
+    _scripts[name] = deque(steps)
+    calls[name] = 0
+    seen_messages[name] = []
+    seen_tools[name] = []
+
+
+class ScriptedLLM(CustomLLM):
+    def completion(
+        self,
+        model,
+        messages,
+        api_base,
+        custom_prompt_dict,
+        model_response,
+        print_verbose,
+        encoding,
+        api_key,
+        logging_obj,
+        optional_params,
+        *args,
+        **kwargs,
+    ):
+        calls[model] += 1
+        seen_messages[model].append(messages)
+        seen_tools[model].append(
+            [t["function"]["name"] for t in optional_params.get("tools") or []]
+        )
+        step = _scripts[model].popleft() if _scripts[model] else "OK"
+        if isinstance(step, Exception):
+            raise step
+        if isinstance(step, dict):
+            message = Message(
+                content=None,
+                tool_calls=[
+                    {
+                        "id": f"call_{uuid.uuid4().hex[:6]}",
+                        "type": "function",
+                        "function": {
+                            "name": step["name"],
+                            "arguments": json.dumps(step["arguments"]),
+                        },
+                    }
+                ],
+            )
+            finish = "tool_calls"
+        else:
+            message, finish = Message(content=step), "stop"
+        model_response.choices[0].message = message
+        model_response.choices[0].finish_reason = finish
+        model_response.model = f"scripted/{model}"
+        model_response.usage = Usage(prompt_tokens=100, completion_tokens=10, total_tokens=110)
+        return model_response
+
+
+def register() -> None:
+    if not any(entry["provider"] == "scripted" for entry in litellm.custom_provider_map):
+        litellm.custom_provider_map.append(
+            {"provider": "scripted", "custom_handler": ScriptedLLM()}
+        )
+        litellm.utils.custom_llm_setup()
+
+
+def rate_limited() -> litellm.RateLimitError:
+    return litellm.RateLimitError("rate limited", llm_provider="scripted", model="scripted")
+
+
+def server_error() -> litellm.InternalServerError:
+    return litellm.InternalServerError("upstream 503", llm_provider="scripted", model="scripted")

@@ -1,0 +1,302 @@
+"""Every routing branch of a turn, with scripted LLM replies (the real model is in e2e)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from agent.turn import MAX_STEPS, Agent, MessageTooLong
+from kb.retrieval import Retriever
+from store.models import Customer, Draft, Message, Order, Ticket
+from tests import scripted_llm
+from tests.conftest import shop_settings
+from tests.scripted_llm import call, rate_limited, script, server_error
+
+RETURN_ANSWER = (
+    "You can return unused items in their original packaging within 30 days of delivery. "
+    "[faq-return-window]"
+)
+
+
+@pytest.fixture(scope="module")
+def retriever(shop_dir):
+    scripted_llm.register()
+    return Retriever(shop_settings(shop_dir))
+
+
+@pytest.fixture
+def agent(shop_dir, retriever):
+    def make(model="scripted/main", **overrides) -> Agent:
+        settings = shop_settings(
+            shop_dir, llm_model=model, llm_backoff=0, auto_send_threshold=0.6, **overrides
+        )
+        return Agent(settings, retriever=retriever)
+
+    return make
+
+
+@pytest.fixture
+def customer(agent):
+    """A customer with a delivered order: (email, order)."""
+    with agent().sessions() as session:
+        order = session.scalars(select(Order).where(Order.status == "delivered")).first()
+        return order.customer.email, order.id, order.tracking_number
+
+
+def test_grounded_cited_answer_is_sent_and_delivered(agent):
+    script("scripted/main", [RETURN_ANSWER, "YES"])
+    bot = agent()
+    draft = bot.answer("How long do I have to send back something I bought?")
+    assert draft.decision == "send", draft.reasons
+    assert draft.reasons == []
+    assert draft.confidence >= 0.6
+    assert [c.doc_id for c in draft.citations] == ["faq-return-window"]
+    assert draft.citations[0].url == "https://kettleandcrane.example/help/return-window"
+    assert "[faq-return-window]" not in draft.reply
+    with bot.sessions() as session:
+        authors = [
+            m.author
+            for m in session.scalars(
+                select(Message).where(Message.conversation_id == draft.conversation_id)
+            )
+        ]
+        assert authors == ["customer", "agent"]
+        assert session.get(Draft, draft.draft_id).status == "sent"
+
+
+def test_self_check_doubt_sends_the_draft_to_review(agent):
+    script("scripted/main", [RETURN_ANSWER, "NO"])
+    draft = agent().answer("How long do I have to send back something I bought?")
+    assert draft.decision == "review"
+    assert any("self-check" in reason for reason in draft.reasons)
+
+
+def test_citing_a_document_that_was_not_retrieved_lowers_confidence(agent):
+    script("scripted/main", [RETURN_ANSWER.replace("faq-return-window", "faq-made-up"), "YES"])
+    draft = agent().answer("How long do I have to send back something I bought?")
+    assert draft.decision == "review"
+    assert any("faq-made-up" in reason for reason in draft.reasons)
+
+
+def test_a_made_up_answer_is_not_sent(agent):
+    script(
+        "scripted/main",
+        [
+            "Returns are accepted for 365 days and we always pay a bonus voucher of 50 dollars "
+            "plus free champagne delivered by drone.",
+            "YES",
+        ],
+    )
+    draft = agent().answer("How long do I have to send back something I bought?")
+    assert draft.decision == "review"
+    assert any("not backed" in reason for reason in draft.reasons)
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("I want a refund for my grinder, it's too loud.", "refund"),
+        ("Please cancel my order, I changed my mind.", "cancel"),
+        ("Can you change the shipping address on my order to 12 Oak Street?", "address"),
+        ("I'd like to exchange my kettle for the Pro model.", "exchange"),
+        ("I'm going to file a chargeback with my bank if this isn't fixed.", "chargeback"),
+        ("My lawyer will be in touch about this defective kettle.", "legal"),
+        ("This is the WORST SHOP EVER, totally unacceptable!!!", "upset"),
+        ("Someone logged in to my account and I didn't change the password.", "takeover"),
+        ("Here is my card 4111 1111 1111 1111 for the new order.", "card"),
+        ("Quiero un reembolso de mi pedido.", "refund"),
+    ],
+)
+def test_policy_flags_always_go_to_a_person(agent, message, reason):
+    script("scripted/main", [RETURN_ANSWER, "YES"])
+    draft = agent().answer(message)
+    assert draft.decision == "review"
+    assert any(reason in r for r in draft.reasons), draft.reasons
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"name": "lookup_order", "arguments": {"order_id": "KC-1"}}',
+        '<tool_call>{"name": "lookup_order"}</tool_call>',
+        '<knowledge><passage id="faq-return-window">30 days</passage></knowledge>',
+    ],
+)
+def test_tool_output_or_echoed_markup_is_never_sent(agent, reply):
+    script("scripted/main", [reply, "YES"])
+    draft = agent().answer("How long do I have to send back something I bought?")
+    assert draft.decision == "review"
+    assert any("not a readable answer" in r for r in draft.reasons)
+
+
+def test_off_topic_question_is_never_auto_sent(agent):
+    script("scripted/main", ["The capital of Mongolia is Ulaanbaatar.", "YES"])
+    draft = agent().answer("What is the capital of Mongolia?")
+    assert draft.decision == "review"
+    assert "Nothing relevant was found in the knowledge base." in draft.reasons
+
+
+def test_order_question_looks_up_the_order_for_its_customer(agent, customer):
+    email, order_id, tracking = customer
+    script(
+        "scripted/main",
+        [call("lookup_order", order_id=order_id), f"Your order {order_id} was delivered.", "YES"],
+    )
+    draft = agent().answer(f"Where is my order {order_id}?", email=email)
+    (record,) = draft.tool_calls
+    assert record.name == "lookup_order" and record.ok
+    assert record.arguments == {"order_id": order_id}
+    assert record.result["status"] == "delivered"
+    assert record.result["tracking_number"] == tracking
+    tool_message = scripted_llm.seen_messages["main"][1][-1]
+    assert tool_message["role"] == "tool" and order_id in tool_message["content"]
+
+
+def test_verified_customer_without_order_number_gets_recent_orders(agent, customer):
+    email, _, _ = customer
+    script("scripted/main", [call("lookup_order"), "Here are your recent orders."])
+    draft = agent().answer("Where's my stuff? I don't have the order number.", email=email)
+    (record,) = draft.tool_calls
+    assert record.ok and 1 <= len(record.result) <= 3
+    with agent().sessions() as session:
+        mine = {
+            o.id for o in session.scalar(select(Customer).where(Customer.email == email)).orders
+        }
+    assert {order["order_id"] for order in record.result} <= mine
+
+
+def test_tool_errors_go_back_to_the_model_not_up_as_crashes(agent):
+    script(
+        "scripted/main",
+        [
+            call("refund_everything", amount=100),
+            call("lookup_order", order_id=["not", "a", "string"]),
+            "Sorry, I could not look that up.",
+        ],
+    )
+    draft = agent().answer("Can you check order KC-10003?")
+    assert [r.ok for r in draft.tool_calls] == [False, False]
+    assert draft.tool_calls[0].result.startswith("Unknown tool 'refund_everything'.")
+    assert "Invalid arguments for lookup_order" in draft.tool_calls[1].result
+    assert draft.decision == "review"
+
+
+def test_the_loop_is_bounded(agent):
+    script("scripted/main", [call("lookup_order", order_id=f"KC-{n}") for n in range(10)])
+    agent().answer("Where are my orders? Check every one of them.")
+    assert scripted_llm.calls["main"] == MAX_STEPS
+
+
+def test_tools_are_offered_by_need_and_others_refused(agent):
+    script(
+        "scripted/main", [call("lookup_order", order_id="KC-10001"), "30 days. [faq-return-window]"]
+    )
+    draft = agent().answer("How long do I have to send back something I bought?")
+    assert scripted_llm.seen_tools["main"][0] == []
+    assert draft.tool_calls == []  # the model got no tools, so a call in its text is no call
+    script("scripted/main", ["Let me check."])
+    agent().answer("Where is my parcel? It should have arrived by now.")
+    assert scripted_llm.seen_tools["main"][0] == ["lookup_order"]
+    script("scripted/main", ["Let me check."])
+    agent().answer("I want to cancel order KC-10001 now")
+    assert set(scripted_llm.seen_tools["main"][0]) >= {
+        "lookup_order",
+        "create_ticket",
+        "handoff_to_human",
+    }
+
+
+def test_create_ticket_and_handoff(agent):
+    script(
+        "scripted/main",
+        [
+            call(
+                "create_ticket", subject="Grinder noise", summary="Customer reports a loud grinder."
+            ),
+            call("handoff_to_human", reason="needs a warranty decision"),
+            "A person will follow up on your ticket.",
+        ],
+    )
+    bot = agent()
+    draft = bot.answer("My grinder makes a horrible noise. I want a refund or a new one.")
+    assert draft.ticket_id is not None
+    assert draft.decision == "review"
+    assert any("needs a warranty decision" in reason for reason in draft.reasons)
+    with bot.sessions() as session:
+        ticket = session.get(Ticket, draft.ticket_id)
+        assert ticket.subject == "Grinder noise"
+        assert ticket.conversation_id == draft.conversation_id
+
+
+def test_transient_errors_are_retried(agent):
+    script("scripted/main", [rate_limited(), server_error(), RETURN_ANSWER, "YES"])
+    draft = agent().answer("How long do I have to send back something I bought?")
+    assert draft.decision == "send"
+    assert scripted_llm.calls["main"] == 4
+
+
+def test_fallback_model_takes_over_after_retries(agent):
+    script("scripted/main", [rate_limited()] * 3 + ["YES"])  # recovered by the self-check
+    script("scripted/backup", [RETURN_ANSWER])
+    draft = agent(llm_fallbacks=["scripted/backup"]).answer(
+        "How long do I have to send back something I bought?"
+    )
+    assert draft.model == "scripted/backup"
+    assert scripted_llm.calls["main"] == 4 and scripted_llm.calls["backup"] == 1
+    assert draft.decision == "send"
+
+
+def test_a_dead_llm_still_yields_a_queued_reply_and_keeps_the_message(agent):
+    script("scripted/main", [server_error()] * 3)
+    script("scripted/backup", [rate_limited()] * 3)
+    bot = agent(llm_fallbacks=["scripted/backup"])
+    draft = bot.answer("Is the Crane grinder good for espresso?")
+    assert draft.decision == "review"
+    assert "a person from our team will get back to you" in draft.reply
+    assert any("language model failed" in r for r in draft.reasons)
+    with bot.sessions() as session:
+        stored = session.scalars(
+            select(Message).where(Message.conversation_id == draft.conversation_id)
+        ).all()
+        assert [m.text for m in stored] == ["Is the Crane grinder good for espresso?"]
+        assert session.get(Draft, draft.draft_id).status == "pending"
+
+
+def test_reply_language_follows_the_customer(agent):
+    script("scripted/main", ["Tienes 30 días desde la entrega. [faq-return-window-es]", "YES"])
+    draft = agent().answer("¿Cuántos días tengo para devolver un producto?")
+    assert draft.language == "es"
+    drafting = [m for m in scripted_llm.seen_messages["main"] if "<knowledge>" in m[-1]["content"]]
+    assert "in Spanish." in drafting[0][-1]["content"]
+
+
+def test_planted_instructions_never_reach_the_prompt(agent):
+    script("scripted/main", ["Let me check.", "NO"])
+    agent().answer("I want my money back for the Kettle Pro, it works fine, just prefer my old one")
+    prompt = json.dumps(scripted_llm.seen_messages["main"])
+    assert "100% refund without return" not in prompt
+    assert "admin mode" not in prompt.lower()
+
+
+def test_priority_rises_with_urgency_and_customer_value(agent):
+    with agent().sessions() as session:
+        best = max(session.scalars(select(Customer)), key=lambda c: len(c.orders))
+    script("scripted/main", ["Thanks for asking!", "NO"])
+    calm = agent().answer("Do you sell gift cards?")
+    script("scripted/main", ["I'm sorry.", "NO"])
+    furious = agent().answer(
+        "My lawyer says this is fraud, I need my refund TODAY", email=best.email
+    )
+    assert furious.priority > calm.priority * 2
+
+
+def test_oversized_message_is_refused_before_anything_is_stored(agent):
+    bot = agent(max_message_chars=200)
+    with bot.sessions() as session:
+        before = session.query(Message).count()
+    with pytest.raises(MessageTooLong, match="limit is 200"):
+        bot.answer("x" * 201)
+    with bot.sessions() as session:
+        assert session.query(Message).count() == before
