@@ -116,7 +116,10 @@ def _tool_names(tools: list[dict] | None) -> set[str]:
 
 
 class LocalLLM(CustomLLM):
-    """litellm handler for `local/<model>`; one loaded model per file, one request at a time."""
+    """litellm handler for `local/<model>`; one loaded model per file, one request at a time.
+
+    litellm calls handlers with keyword arguments only; the ones not named here are unused.
+    """
 
     def _generate(self, model: str, messages: list, optional_params: dict) -> tuple[str, dict]:
         loaded = load_model(model)
@@ -147,15 +150,8 @@ class LocalLLM(CustomLLM):
         self,
         model: str,
         messages: list,
-        api_base: str,
-        custom_prompt_dict: dict,
-        model_response: ModelResponse,
-        print_verbose,
-        encoding,
-        api_key,
-        logging_obj,
         optional_params: dict,
-        *args,
+        model_response: ModelResponse,
         **kwargs,
     ) -> ModelResponse:
         parsed, usage = self._reply(model, messages, optional_params)
@@ -175,15 +171,8 @@ class LocalLLM(CustomLLM):
         self,
         model: str,
         messages: list,
-        api_base: str,
-        custom_prompt_dict: dict,
-        model_response: ModelResponse,
-        print_verbose,
-        encoding,
-        api_key,
-        logging_obj,
         optional_params: dict,
-        *args,
+        model_response: ModelResponse,
         **kwargs,
     ) -> Iterator[GenericStreamingChunk]:
         tools = optional_params.get("tools")

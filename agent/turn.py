@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
@@ -28,7 +29,7 @@ from agent.gate import (
     priority,
 )
 from agent.language import NAMES, detect_language
-from agent.llm import AllModelsFailed, complete_with_fallbacks
+from agent.llm import AllModelsFailed, complete_with_fallbacks, explain
 from agent.policy import raised_flags
 from agent.prompts import render
 from agent.tools import TurnContext, requester_emails, run_tool, tool_schemas, tools_for
@@ -57,9 +58,17 @@ class Agent:
         self.retriever = retriever or Retriever(settings)
 
     def answer(
-        self, text: str, conversation_id: str | None = None, email: str | None = None
+        self,
+        text: str,
+        conversation_id: str | None = None,
+        email: str | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Draft:
-        """Run one turn for a customer message and return its draft."""
+        """Run one turn for a customer message and return its draft.
+
+        With `on_token`, the reply is streamed to it as the model writes it (before the
+        gate has decided whether it may be sent).
+        """
         if len(text) > self.settings.max_message_chars:
             raise MessageTooLong(
                 f"message is {len(text)} characters; the limit is {self.settings.max_message_chars}"
@@ -68,9 +77,16 @@ class Agent:
             if conversation_id is None:
                 conversation_id = start_conversation(session, verified_email=email)[0].id
             message = add_message(session, conversation_id, "customer", text)
-            return self._turn(session, conversation_id, message.id, text)
+            return self._turn(session, conversation_id, message.id, text, on_token)
 
-    def _turn(self, session: Session, conversation_id: str, message_id: int, text: str) -> Draft:
+    def _turn(
+        self,
+        session: Session,
+        conversation_id: str,
+        message_id: int,
+        text: str,
+        on_token: Callable[[str], None] | None,
+    ) -> Draft:
         started = time.perf_counter()
         verified_email = session.get(Conversation, conversation_id).verified_email
         language = detect_language(text)
@@ -88,7 +104,7 @@ class Agent:
         reply, llm_error, model = "", None, None
         llm_started = time.perf_counter()
         try:
-            reply, model = self._draft(prompts, tools, context, records, usage)
+            reply, model = self._draft(prompts, tools, context, records, usage, on_token)
         except AllModelsFailed as error:
             llm_error = str(error)
         llm_ms = (time.perf_counter() - llm_started) * 1000
@@ -165,7 +181,9 @@ class Agent:
 
         return history, drafting
 
-    def _draft(self, prompts, tools: list[str], context, records, usage) -> tuple[str, str]:
+    def _draft(
+        self, prompts, tools: list[str], context, records, usage, on_token
+    ) -> tuple[str, str]:
         """Tool phase on the bare conversation, then the reply with knowledge and tool results.
 
         Small models pick tools far more reliably from the customer's words alone, with
@@ -228,7 +246,10 @@ class Agent:
             messages=drafting(records),
             max_tokens=300,
             temperature=0,
+            stream=on_token is not None,
         )
+        if on_token is not None:
+            response = _relay(response, on_token, model)
         _add_usage(usage, response)
         return response.choices[0].message.content or "", model
 
@@ -274,6 +295,20 @@ class Agent:
             add_message(session, draft.conversation_id, "agent", draft.reply)
         session.commit()
         return row.id
+
+
+def _relay(stream, on_token: Callable[[str], None], model: str):
+    """Pass streamed text on as it arrives; return the whole response."""
+    chunks = []
+    try:
+        for chunk in stream:
+            chunks.append(chunk)
+            piece = chunk.choices[0].delta.content if chunk.choices else None
+            if piece:
+                on_token(piece)
+    except Exception as error:
+        raise AllModelsFailed([explain(error, model)]) from error
+    return litellm.stream_chunk_builder(chunks)
 
 
 def _strip_citations(reply: str) -> tuple[str, list[str]]:

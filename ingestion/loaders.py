@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from ingestion.injection import looks_like_instructions
-from ingestion.records import Article, Faq, Ticket
+from ingestion.records import Article, Faq, Ticket, describe
 from ingestion.redact import redact_all
 
 Kind = Literal["faq", "article", "ticket"]
@@ -68,12 +68,6 @@ def _stamp(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
-def _validation_message(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "record"
-    return f"{where}: {first['msg']}"
-
-
 def _read_text(path: Path) -> str:
     """File contents as text, or a ValueError saying in plain words why not."""
     size = path.stat().st_size
@@ -95,33 +89,28 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _faq(record: Faq, source: str) -> Document:
+def _help_document(record: Faq | Article, source: str) -> Document:
+    """An FAQ (question + answer, kept whole) or an article (title + Markdown body)."""
+    if isinstance(record, Faq):
+        kind, title, text, checked = (
+            "faq",
+            record.question,
+            (f"Q: {record.question}\nA: {record.answer}"),
+            record.answer,
+        )
+    else:
+        kind, title, text, checked = "article", record.title, record.body, record.body
     return Document(
         doc_id=record.id,
-        kind="faq",
-        title=record.question,
-        text=f"Q: {record.question}\nA: {record.answer}",
+        kind=kind,
+        title=title,
+        text=text,
         source=source,
         url=str(record.url or ""),
         language=record.language,
         updated_at=_stamp(record.updated_at),
         tags=record.tags,
-        untrusted=looks_like_instructions(record.answer),
-    )
-
-
-def _article(record: Article, source: str) -> Document:
-    return Document(
-        doc_id=record.id,
-        kind="article",
-        title=record.title,
-        text=record.body,
-        source=source,
-        url=str(record.url or ""),
-        language=record.language,
-        updated_at=_stamp(record.updated_at),
-        tags=record.tags,
-        untrusted=looks_like_instructions(record.body),
+        untrusted=looks_like_instructions(checked),
     )
 
 
@@ -169,11 +158,11 @@ def _jsonl(path: Path, text: str, kind: Kind | None) -> Iterator[Document | Prob
             if record_kind == "ticket":
                 document = _ticket(Ticket.model_validate(data), str(path))
             elif record_kind == "faq":
-                document = _faq(Faq.model_validate(data), str(path))
+                document = _help_document(Faq.model_validate(data), str(path))
             else:
-                document = _article(Article.model_validate(data), str(path))
+                document = _help_document(Article.model_validate(data), str(path))
         except ValidationError as error:
-            yield Problem(path, number, f"not a valid {record_kind}: {_validation_message(error)}")
+            yield Problem(path, number, f"not a valid {record_kind}: {describe(error)}")
             continue
         if document is not None:
             yield document
@@ -189,9 +178,9 @@ def _csv(path: Path, text: str) -> Iterator[Document | Problem]:
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         record = {**row, "id": row.get("id") or f"{path.stem}:{reader.line_num}"}
         try:
-            yield _faq(Faq.model_validate(record), str(path))
+            yield _help_document(Faq.model_validate(record), str(path))
         except ValidationError as error:
-            yield Problem(path, reader.line_num, f"not a valid faq: {_validation_message(error)}")
+            yield Problem(path, reader.line_num, f"not a valid faq: {describe(error)}")
 
 
 def _markdown(path: Path, text: str, root: Path) -> Iterator[Document | Problem]:
@@ -202,9 +191,9 @@ def _markdown(path: Path, text: str, root: Path) -> Iterator[Document | Problem]
         title = first[2:].strip()
     doc_id = path.relative_to(root).with_suffix("").as_posix() if root != path else path.stem
     try:
-        yield _article(Article(id=doc_id, title=title, body=body), str(path))
+        yield _help_document(Article(id=doc_id, title=title, body=body), str(path))
     except ValidationError as error:
-        yield Problem(path, None, f"not a valid article: {_validation_message(error)}")
+        yield Problem(path, None, f"not a valid article: {describe(error)}")
 
 
 def _llama_reader(path: Path) -> Iterator[Document | Problem]:
@@ -226,11 +215,11 @@ def _llama_reader(path: Path) -> Iterator[Document | Problem]:
     body = "\n\n".join(page.text.strip() for page in pages if page.text.strip())
     title = pages[0].metadata.get("title") if pages else None
     try:
-        yield _article(
+        yield _help_document(
             Article(id=path.stem, title=title or path.stem.replace("-", " "), body=body), str(path)
         )
     except ValidationError as error:
-        yield Problem(path, None, f"no text found: {_validation_message(error)}")
+        yield Problem(path, None, f"no text found: {describe(error)}")
 
 
 def _files(path: Path) -> Iterator[Path]:

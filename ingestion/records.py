@@ -10,37 +10,52 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    ValidationError,
+    model_validator,
+)
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def describe(error: ValidationError) -> str:
+    """The first problem of a record in one line: `field: what is wrong`."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "record"
+    return f"{where}: {first['msg']}"
 
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
-class Article(Record):
+class HelpRecord(Record):
+    """What articles and FAQs share: an id and what a citation shows."""
+
+    id: NonEmpty
+    url: HttpUrl | None = None
+    tags: list[str] = []
+    language: str = "en"
+    updated_at: datetime | None = None
+
+
+class Article(HelpRecord):
     """A help article: a title and a Markdown body."""
 
-    id: NonEmpty
     title: NonEmpty
     body: NonEmpty
-    url: HttpUrl | None = None
-    tags: list[str] = []
-    language: str = "en"
-    updated_at: datetime | None = None
 
 
-class Faq(Record):
+class Faq(HelpRecord):
     """One question with its answer; always kept whole."""
 
-    id: NonEmpty
     question: NonEmpty
     answer: NonEmpty
-    url: HttpUrl | None = None
-    tags: list[str] = []
-    language: str = "en"
-    updated_at: datetime | None = None
 
 
 class TicketMessage(Record):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ingestion.records import Customer as CustomerRecord
 from ingestion.records import Order as OrderRecord
+from ingestion.records import describe
 from store.models import Customer, Order, OrderItem
 
 
@@ -53,9 +54,7 @@ def _elements(text: str, key: str) -> list[tuple[int, object]]:
 
 def _problem(path: Path, line: int, what: str, error: ValidationError | str) -> str:
     if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "record"
-        error = f"{where}: {first['msg']}"
+        error = describe(error)
     return f"{path}:{line}: {what} skipped: {error}"
 
 

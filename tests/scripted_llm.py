@@ -35,21 +35,7 @@ def script(model: str, steps: list) -> None:
 
 
 class ScriptedLLM(CustomLLM):
-    def completion(
-        self,
-        model,
-        messages,
-        api_base,
-        custom_prompt_dict,
-        model_response,
-        print_verbose,
-        encoding,
-        api_key,
-        logging_obj,
-        optional_params,
-        *args,
-        **kwargs,
-    ):
+    def completion(self, model, messages, optional_params, model_response, **kwargs):
         calls[model] += 1
         seen_messages[model].append(messages)
         seen_tools[model].append(

@@ -80,3 +80,15 @@ def test_ask_cli_prints_the_draft_json(shop_dir, monkeypatch):
     }
     assert draft["usage"]["prompt_tokens"] > 0
     assert set(draft["latency_ms"]) == {"retrieval", "llm", "total"}
+
+
+def test_the_reply_streams_token_by_token(agent):
+    pieces = []
+    draft = agent.answer(
+        "Do you ship to Canada, and how long does it take?", on_token=pieces.append
+    )
+    _show("stream", draft)
+    assert len(pieces) >= 5
+    streamed = "".join(pieces)
+    assert draft.reply and draft.reply.split()[0] in streamed
+    assert draft.usage.completion_tokens > 0

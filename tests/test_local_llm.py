@@ -9,22 +9,12 @@ import litellm
 import pytest
 
 from agent.llm import completion
+from doctor import PROBE_TOOL
 from tests.conftest import TEST_LLM
 
 pytestmark = pytest.mark.model
 
-LOOKUP_ORDER = {
-    "type": "function",
-    "function": {
-        "name": "lookup_order",
-        "description": "Look up the status of a customer's order by its order id.",
-        "parameters": {
-            "type": "object",
-            "properties": {"order_id": {"type": "string"}},
-            "required": ["order_id"],
-        },
-    },
-}
+LOOKUP_ORDER = PROBE_TOOL
 
 
 def ask(text: str, **kwargs):
