@@ -76,6 +76,8 @@ class Agent:
         with self.sessions() as session:
             if conversation_id is None:
                 conversation_id = start_conversation(session, verified_email=email)[0].id
+            elif session.get(Conversation, conversation_id) is None:
+                raise LookupError(f"no conversation {conversation_id}")
             message = add_message(session, conversation_id, "customer", text)
             return self._turn(session, conversation_id, message.id, text, on_token)
 

@@ -300,3 +300,17 @@ def test_oversized_message_is_refused_before_anything_is_stored(agent):
         bot.answer("x" * 201)
     with bot.sessions() as session:
         assert session.query(Message).count() == before
+
+
+def test_a_follow_up_keeps_the_conversation_and_an_unknown_one_is_refused(agent):
+    script("scripted/main", [RETURN_ANSWER, "YES", "Yes, the label is free for defects.", "NO"])
+    bot = agent()
+    first = bot.answer("How long do I have to send back something I bought?")
+    second = bot.answer("And is the label free?", conversation_id=first.conversation_id)
+    assert second.conversation_id == first.conversation_id
+    history = scripted_llm.seen_messages["main"][2]
+    assert any(
+        m["content"] == "How long do I have to send back something I bought?" for m in history
+    )
+    with pytest.raises(LookupError, match="no conversation"):
+        bot.answer("hello?", conversation_id="not-a-conversation")
