@@ -1,7 +1,7 @@
 """Remove personal data from text before it is embedded, logged or cited.
 
 Emails, phone numbers, card numbers (Luhn-checked), street addresses and the
-names people give in greetings, introductions and sign-offs become placeholders
+names people give in greetings, introductions and sign-offs become markers
 such as [EMAIL]. Order numbers, tracking numbers, dates and prices stay: the
 agent needs them and they identify nobody on their own.
 """
@@ -196,7 +196,7 @@ def _scrub_names(text: str, names: set[str]) -> str:
 
 
 def redact(text: str, names: tuple[str, ...] = ()) -> str:
-    """Return `text` with personal data replaced by placeholders.
+    """Return `text` with personal data replaced by markers.
 
     `names` are full names known to belong to people (e.g. the ticket's customer).
     """

@@ -122,24 +122,26 @@ class Retriever:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chroma-query")
 
-    def _lexical_index(self, name: str) -> _Lexical:
+    def _lexical_indexes(self, names: tuple[str, ...]) -> dict[str, _Lexical]:
+        """BM25 per collection, rebuilt after a sync changed the index (one stamp read)."""
         stamp = _stamp_file(self.settings)
         version = stamp.read_text() if stamp.exists() else ""
         with self._lock:
             if version != self._version:
                 self._lexical.clear()
                 self._version = version
-            if name not in self._lexical:
-                ids, texts, metas = self.kb.all_chunks(name)
-                self._lexical[name] = _Lexical(ids, texts, metas, Bm25(texts))
-            return self._lexical[name]
+            for name in names:
+                if name not in self._lexical:
+                    ids, texts, metas = self.kb.all_chunks(name)
+                    self._lexical[name] = _Lexical(ids, texts, metas, Bm25(texts))
+            return {name: self._lexical[name] for name in names}
 
     def search(
         self, query: str, k: int = 5, collections: tuple[str, ...] = (ARTICLES, TICKETS)
     ) -> list[Hit]:
         vector = self.embedder.embed([query])[0]
         depth = max(4 * k, 20)
-        lexical = {name: self._lexical_index(name) for name in collections}
+        lexical = self._lexical_indexes(collections)
         names = [name for name in collections if lexical[name].ids]
         # Chroma's queries release the GIL: run them side by side while BM25 scores.
         dense_futures = {
