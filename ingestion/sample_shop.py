@@ -1,0 +1,27 @@
+"""Load the bundled sample shop (Kettle & Crane) into a data dir: `demo` and the evals use it.
+
+Idempotent: the knowledge base sync skips unchanged documents and the orders import
+upserts, so running it again costs seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingestion.sync import SyncReport, sync
+from settings import Settings
+from store.db import session_factory
+from store.orders import ImportReport, import_orders
+
+FOLDER = Path(__file__).resolve().parent.parent / "sample_shop"
+KNOWLEDGE = ("faqs.jsonl", "articles.jsonl", "tickets.jsonl")
+SHOP_NAME = "Kettle & Crane"
+
+
+def load_sample_shop(
+    settings: Settings, progress: bool | None = None
+) -> tuple[SyncReport, ImportReport]:
+    report = sync([FOLDER / name for name in KNOWLEDGE], settings, progress=progress)
+    with session_factory(settings.db_url)() as session:
+        imported = import_orders(FOLDER / "shop.json", session)
+    return report, imported
