@@ -15,10 +15,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 install: system-packages $(STAMP)
 
-# Debian packages the tests use: a PostgreSQL server (started by the tests themselves).
+# Debian packages the tests use: a PostgreSQL server (started by the tests themselves)
+# and Chromium with its WebDriver for the browser tests.
 system-packages:
-	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
-	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+	@{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
+	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q postgresql chromium chromium-driver; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
