@@ -119,13 +119,15 @@ def run_checks() -> list[Check]:
         return [Check("settings", False, str(error), time.perf_counter() - started)]
     elapsed = time.perf_counter() - started
     checks = [Check("settings", True, "all SUPPORT_* settings valid", elapsed)]
-    for name, check in CHECKS:
-        started = time.perf_counter()
-        try:
-            checks.append(Check(name, True, check(settings), time.perf_counter() - started))
-        except Exception as error:
-            checks.append(Check(name, False, _one_line(error), time.perf_counter() - started))
-    return checks
+    return checks + [run_check(name, check, settings) for name, check in CHECKS]
+
+
+def run_check(name: str, check: Callable[[Settings], str], settings: Settings) -> Check:
+    started = time.perf_counter()
+    try:
+        return Check(name, True, check(settings), time.perf_counter() - started)
+    except Exception as error:
+        return Check(name, False, _one_line(error), time.perf_counter() - started)
 
 
 def render(checks: list[Check], as_json: bool) -> str:

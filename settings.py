@@ -78,7 +78,24 @@ class Settings(BaseSettings):
         0.75, ge=0, le=1, description="Confidence a draft needs to be sent without review."
     )
     judge_model: str | None = Field(None, description="litellm model that judges eval answers.")
-    secret_key: SecretStr | None = Field(None, description="Signs operator sessions.")
+    secret_key: SecretStr | None = Field(
+        None, description="Signs operator sessions; default a random key kept in the data dir."
+    )
+    widget_secret: SecretStr | None = Field(
+        None, description="Shared with the shop's server, which signs signed-in customers' emails."
+    )
+    widget_origins: str = Field(
+        "*", description="Origins (comma-separated) whose pages may embed the widget."
+    )
+    review_sla_minutes: int = Field(
+        240, ge=1, description="Target time for a person to answer a queued draft."
+    )
+    rate_limit_conversations: str = Field(
+        "30/minute", description="New conversations per client address (Flask-Limiter syntax)."
+    )
+    rate_limit_messages: str = Field(
+        "12/minute", description="Customer messages per conversation (Flask-Limiter syntax)."
+    )
 
     @field_validator("llm_fallbacks", mode="before")
     @classmethod

@@ -68,6 +68,8 @@ class TurnContext:
     verified_email: str | None
     customer_text: str
     hits: list[Hit] = field(default_factory=list)
+    # An email the customer gave alongside the message: as trusted as one typed into it.
+    contact_email: str | None = None
     ticket_id: int | None = None
     handoff_reason: str | None = None
 
@@ -94,6 +96,8 @@ def _order_summary(order: Order) -> dict:
 
 def requester_emails(context: TurnContext) -> set[str]:
     emails = {email.lower() for email in EMAIL.findall(context.customer_text)}
+    if context.contact_email:
+        emails.add(context.contact_email.lower())
     if context.verified_email:
         emails.add(context.verified_email.lower())
     return emails

@@ -63,11 +63,15 @@ class Agent:
         conversation_id: str | None = None,
         email: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        contact_email: str | None = None,
     ) -> Draft:
         """Run one turn for a customer message and return its draft.
 
-        With `on_token`, the reply is streamed to it as the model writes it (before the
-        gate has decided whether it may be sent).
+        `email` verifies a new conversation's customer; `contact_email` is one the customer
+        merely gave, as trusted as an address typed into the message. With `on_token`, the
+        reply is streamed as the model writes it, but only for turns that may be sent:
+        flagged messages and weak retrieval always go to a person, so their draft is never
+        shown early. The gate still has the last word on streamed drafts.
         """
         if len(text) > self.settings.max_message_chars:
             raise MessageTooLong(
@@ -79,7 +83,7 @@ class Agent:
             elif session.get(Conversation, conversation_id) is None:
                 raise LookupError(f"no conversation {conversation_id}")
             message = add_message(session, conversation_id, "customer", text)
-            return self._turn(session, conversation_id, message.id, text, on_token)
+            return self._turn(session, conversation_id, message.id, text, on_token, contact_email)
 
     def _turn(
         self,
@@ -88,6 +92,7 @@ class Agent:
         message_id: int,
         text: str,
         on_token: Callable[[str], None] | None,
+        contact_email: str | None,
     ) -> Draft:
         started = time.perf_counter()
         verified_email = session.get(Conversation, conversation_id).verified_email
@@ -95,12 +100,16 @@ class Agent:
 
         hits = [hit for hit in self.retriever.search(text, k=PASSAGES) if not hit.untrusted]
         retrieval_ms = (time.perf_counter() - started) * 1000
-        context = TurnContext(session, self.retriever, conversation_id, verified_email, text, hits)
+        context = TurnContext(
+            session, self.retriever, conversation_id, verified_email, text, hits, contact_email
+        )
         prompts = self._messages(session, conversation_id, message_id, text, hits, language)
 
         flags = raised_flags(text)
         weak = max((hit.score for hit in hits), default=0.0) < RELEVANT
         tools = tools_for(text, weak_retrieval=weak, flagged=bool(flags))
+        if flags or weak:
+            on_token = None
         usage = Usage()
         records: list[ToolCallRecord] = []
         reply, llm_error, model = "", None, None
@@ -293,8 +302,9 @@ class Agent:
             ticket_id=draft.ticket_id,
         )
         session.add(row)
+        session.flush()
         if draft.decision == "send":
-            add_message(session, draft.conversation_id, "agent", draft.reply)
+            add_message(session, draft.conversation_id, "agent", draft.reply, draft_id=row.id)
         session.commit()
         return row.id
 

@@ -39,9 +39,11 @@ def authorized(session: Session, conversation_id: str, token: str) -> Conversati
     return conversation
 
 
-def add_message(session: Session, conversation_id: str, author: str, text: str) -> Message:
+def add_message(
+    session: Session, conversation_id: str, author: str, text: str, draft_id: int | None = None
+) -> Message:
     """Store a message and commit at once: it survives whatever happens next."""
-    message = Message(conversation_id=conversation_id, author=author, text=text)
+    message = Message(conversation_id=conversation_id, author=author, text=text, draft_id=draft_id)
     session.add(message)
     session.commit()
     return message
@@ -57,3 +59,14 @@ def recent_messages(
         .limit(limit)
     )
     return list(reversed(list(rows)))
+
+
+def messages_after(session: Session, conversation_id: str, after: int) -> list[Message]:
+    """Messages with an id above the cursor `after`, oldest first."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.id > after)
+            .order_by(Message.id)
+        )
+    )

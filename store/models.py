@@ -85,6 +85,8 @@ class Message(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
     author: Mapped[str] = mapped_column(String(20))  # customer | agent | operator
     text: Mapped[str] = mapped_column(Text)
+    # The draft a reply came from, for its citations; none for customer messages.
+    draft_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 

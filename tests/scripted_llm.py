@@ -67,6 +67,27 @@ class ScriptedLLM(CustomLLM):
         model_response.usage = Usage(prompt_tokens=100, completion_tokens=10, total_tokens=110)
         return model_response
 
+    def streaming(self, model, messages, optional_params, model_response, **kwargs):
+        """Text steps streamed word by word, as a real model would."""
+        text = (
+            self.completion(model, messages, optional_params, model_response, **kwargs)
+            .choices[0]
+            .message.content
+        )
+        words = (text or "").split(" ")
+        for number, word in enumerate(words):
+            last = number == len(words) - 1
+            yield {
+                "text": word if last else word + " ",
+                "tool_use": None,
+                "is_finished": last,
+                "finish_reason": "stop" if last else "",
+                "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+                if last
+                else None,
+                "index": 0,
+            }
+
 
 def register() -> None:
     if not any(entry["provider"] == "scripted" for entry in litellm.custom_provider_map):

@@ -1,0 +1,308 @@
+"""The customer API through Flask's test client: every endpoint and its error paths."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+from sqlalchemy import func, select
+
+import web.api
+from kb.retrieval import Retriever
+from store.models import Conversation, Message
+from tests import scripted_llm
+from tests.conftest import shop_settings
+from tests.scripted_llm import call, script, server_error
+from tests.web_helpers import RETURN_ANSWER, copy_shop, make_app, sse_events, start
+
+MODEL = "scripted/web"
+
+
+@pytest.fixture(scope="module")
+def data_dir(shop_dir, tmp_path_factory):
+    return copy_shop(shop_dir, tmp_path_factory.mktemp("web-api") / "data")
+
+
+@pytest.fixture(scope="module")
+def retriever(data_dir):
+    scripted_llm.register()
+    return Retriever(shop_settings(data_dir))
+
+
+@pytest.fixture
+def app(data_dir, retriever):
+    return make_app(data_dir, retriever, MODEL)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _count_messages(app, conversation_id: str) -> int:
+    with app.extensions["support"].sessions() as session:
+        return session.scalar(
+            select(func.count(Message.id)).where(Message.conversation_id == conversation_id)
+        )
+
+
+def test_a_grounded_answer_is_sent_with_its_citations(client):
+    conversation, auth = start(client)
+    script(MODEL, [RETURN_ANSWER, "YES"])
+    response = client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"text": "How long do I have to send something back?"},
+        headers=auth,
+    )
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["status"] == "sent"
+    assert "30 days" in body["reply"]["text"]
+    assert "[faq-return-window]" not in body["reply"]["text"]
+    assert [c["doc_id"] for c in body["reply"]["citations"]] == ["faq-return-window"]
+
+    listed = client.get(f"/api/v1/conversations/{conversation}/messages?after=0", headers=auth)
+    messages = listed.json["messages"]
+    assert [m["author"] for m in messages] == ["customer", "agent"]
+    assert messages[0]["id"] == body["message_id"]
+    assert messages[1]["citations"][0]["url"].endswith("/help/return-window")
+    assert listed.json["cursor"] == messages[1]["id"] and listed.json["pending"] is False
+    later = client.get(
+        f"/api/v1/conversations/{conversation}/messages?after={listed.json['cursor']}",
+        headers=auth,
+    )
+    assert later.json["messages"] == []
+
+
+def test_a_refund_demand_waits_for_a_person_with_an_honest_wait(client):
+    conversation, auth = start(client)
+    script(MODEL, [call("create_ticket", subject="Refund", summary="wants money back"), "Sorry."])
+    response = client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"text": "This kettle leaks. I want a full refund now."},
+        headers=auth,
+    )
+    assert response.json["status"] == "pending"
+    assert "reply" not in response.json
+    # No review history yet: the honest answer is the SLA target.
+    assert response.json["expected_wait_minutes"] == 240
+    listed = client.get(f"/api/v1/conversations/{conversation}/messages", headers=auth).json
+    assert listed["pending"] is True
+    assert [m["author"] for m in listed["messages"]] == ["customer"]
+
+
+def test_the_reply_streams_as_token_events_then_the_result(client):
+    conversation, auth = start(client)
+    script(MODEL, [RETURN_ANSWER, "YES"])
+    response = client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"text": "How long do I have to return an item I bought?"},
+        headers={**auth, "Accept": "text/event-stream"},
+    )
+    assert response.mimetype == "text/event-stream"
+    events = sse_events(response.get_data())
+    tokens = [data["text"] for name, data in events if name == "token"]
+    assert len(tokens) > 5
+    assert "".join(tokens).startswith("You can return unused items")
+    assert events[-1][0] == "result" and events[-1][1]["status"] == "sent"
+
+
+def test_a_flagged_message_is_never_streamed(client):
+    conversation, auth = start(client)
+    script(MODEL, ["We will refund you in full today."])
+    response = client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"text": "I demand a refund for my broken grinder."},
+        headers={**auth, "Accept": "text/event-stream"},
+    )
+    events = sse_events(response.get_data())
+    assert [name for name, _ in events] == ["result"]
+    assert events[0][1]["status"] == "pending"
+
+
+def test_the_event_stream_delivers_new_messages_after_the_cursor(client, monkeypatch):
+    monkeypatch.setattr(web.api, "STREAM_SECONDS", 5)
+    conversation, auth = start(client)
+    script(MODEL, [RETURN_ANSWER, "YES"])
+    sent = client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"text": "How long do I have to send something back?"},
+        headers=auth,
+    ).json
+    assert sent["status"] == "sent"
+    response = client.get(
+        f"/api/v1/conversations/{conversation}/events?after={sent['message_id']}", headers=auth
+    )
+    assert response.mimetype == "text/event-stream"
+    first = next(chunk for chunk in response.response if b"event: message" in chunk)
+    ((name, message),) = sse_events(first)
+    assert message["id"] == sent["reply"]["message_id"] and message["author"] == "agent"
+    assert f"id: {message['id']}" in first.decode()
+    response.close()
+
+
+def test_another_conversations_token_is_refused_everywhere(client, app):
+    mine, my_auth = start(client)
+    theirs, their_auth = start(client)
+    script(MODEL, [RETURN_ANSWER, "YES"])
+    client.post(
+        f"/api/v1/conversations/{theirs}/messages",
+        json={"text": "What is the return window?"},
+        headers=their_auth,
+    )
+    before = _count_messages(app, theirs)
+    base = f"/api/v1/conversations/{theirs}"
+    attempts = [
+        client.get(f"{base}/messages", headers=my_auth),
+        client.post(f"{base}/messages", json={"text": "show me everything"}, headers=my_auth),
+        client.get(f"{base}/events", headers=my_auth),
+        client.post(f"{base}/rating", json={"score": 1}, headers=my_auth),
+    ]
+    for response in attempts:
+        assert response.status_code == 403
+        assert response.json["error"]["code"] == "forbidden"
+        assert "return" not in response.get_data(as_text=True)
+    assert _count_messages(app, theirs) == before
+    unknown = client.get("/api/v1/conversations/no-such-id/messages", headers=my_auth)
+    assert unknown.status_code == 403
+    missing = client.get(f"/api/v1/conversations/{mine}/messages")
+    assert missing.status_code == 401 and missing.json["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "words"),
+    [
+        ("not json", 400, "invalid_json", "JSON object"),
+        ({}, 400, "invalid_request", "text"),
+        ({"text": "   "}, 400, "invalid_request", "text"),
+        ({"text": "hi", "colour": "red"}, 400, "invalid_request", "colour"),
+        ({"text": "hi", "email": "not-an-email"}, 400, "invalid_request", "email"),
+        ({"text": "x" * 5000}, 413, "message_too_long", "max 4000"),
+        ({"text": "x" * 70_000}, 413, "request_entity_too_large", "large"),
+    ],
+)
+def test_bad_messages_get_a_clear_4xx_and_nothing_is_stored(client, app, body, status, code, words):
+    conversation, auth = start(client)
+    if isinstance(body, str):
+        response = client.post(
+            f"/api/v1/conversations/{conversation}/messages",
+            data=body,
+            headers={**auth, "Content-Type": "application/json"},
+        )
+    else:
+        response = client.post(
+            f"/api/v1/conversations/{conversation}/messages", json=body, headers=auth
+        )
+    assert response.status_code == status
+    assert response.json["error"]["code"] == code
+    assert words.lower() in response.json["error"]["message"].lower()
+    assert _count_messages(app, conversation) == 0
+
+
+def test_other_bad_requests_are_json_errors_too(client):
+    conversation, auth = start(client)
+    base = f"/api/v1/conversations/{conversation}"
+    cursor = client.get(f"{base}/messages?after=abc", headers=auth)
+    assert cursor.status_code == 400 and "after" in cursor.json["error"]["message"]
+    rating = client.post(f"{base}/rating", json={"score": 6}, headers=auth)
+    assert rating.status_code == 400 and "score" in rating.json["error"]["message"]
+    nowhere = client.get("/api/v1/nowhere")
+    assert nowhere.status_code == 404 and nowhere.json["error"]["code"] == "not_found"
+    wrong_method = client.delete(f"{base}/messages", headers=auth)
+    assert wrong_method.status_code == 405 and "error" in wrong_method.json
+
+
+def test_rating_is_stored(client, app):
+    conversation, auth = start(client)
+    response = client.post(
+        f"/api/v1/conversations/{conversation}/rating",
+        json={"score": 4, "comment": "Quick and right."},
+        headers=auth,
+    )
+    assert response.status_code == 200
+    with app.extensions["support"].sessions() as session:
+        row = session.get(Conversation, conversation)
+        assert (row.csat_score, row.csat_comment) == (4, "Quick and right.")
+
+
+def test_messages_are_rate_limited_per_conversation(data_dir, retriever):
+    app = make_app(data_dir, retriever, MODEL, rate_limit_messages="2/minute")
+    client = app.test_client()
+    conversation, auth = start(client)
+    other, other_auth = start(client)
+    url = f"/api/v1/conversations/{conversation}/messages"
+    for _ in range(2):
+        script(MODEL, [RETURN_ANSWER, "YES"])
+        assert client.post(url, json={"text": "return window?"}, headers=auth).status_code == 200
+    limited = client.post(url, json={"text": "return window?"}, headers=auth)
+    assert limited.status_code == 429
+    assert limited.json["error"]["code"] == "too_many_requests"
+    script(MODEL, [RETURN_ANSWER, "YES"])
+    fine = client.post(
+        f"/api/v1/conversations/{other}/messages", json={"text": "hi"}, headers=other_auth
+    )
+    assert fine.status_code == 200
+
+
+def test_a_dead_llm_still_answers_pending_and_keeps_the_message(client, app):
+    conversation, auth = start(client)
+    script(MODEL, [server_error()] * 20)
+    response = client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"text": "Can I change the delivery address of my order?"},
+        headers=auth,
+    )
+    assert response.status_code == 200
+    assert response.json["status"] == "pending"
+    assert _count_messages(app, conversation) == 1
+
+
+def test_signed_in_customers_need_the_shops_signature(data_dir, retriever):
+    app = make_app(data_dir, retriever, MODEL, widget_secret="shop-secret")
+    client = app.test_client()
+    email = "Dana@Example.com"
+    good = hmac.new(b"shop-secret", email.lower().encode(), hashlib.sha256).hexdigest()
+    conversation, _ = start(client, email=email, signature=good)
+    with app.extensions["support"].sessions() as session:
+        assert session.get(Conversation, conversation).verified_email == email.lower()
+    forged = client.post("/api/v1/conversations", json={"email": email, "signature": "00" * 32})
+    assert forged.status_code == 403 and forged.json["error"]["code"] == "bad_signature"
+    unsigned = client.post("/api/v1/conversations", json={"email": email})
+    assert unsigned.status_code == 400 and unsigned.json["error"]["code"] == "unsigned_email"
+
+
+def test_the_widget_may_call_from_allowed_origins_only(data_dir, retriever):
+    app = make_app(data_dir, retriever, MODEL, widget_origins="https://shop.example")
+    client = app.test_client()
+    allowed = client.post("/api/v1/conversations", headers={"Origin": "https://shop.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    other = client.post("/api/v1/conversations", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_health_readiness_and_metrics(client, data_dir, retriever):
+    assert client.get("/healthz").json == {"status": "ok"}
+    script(MODEL, ["ready"])
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.json
+    assert {c["name"] for c in ready.json["checks"]} == {"database", "chroma", "llm"}
+
+    conversation, auth = start(client)
+    script(MODEL, [RETURN_ANSWER, "YES"])
+    client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"text": "How long is the return window?"},
+        headers=auth,
+    )
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'support_turns_total{decision="send"} 1.0' in metrics
+    assert "support_queue_depth" in metrics
+    assert 'support_llm_tokens_total{kind="prompt"}' in metrics
+    assert "support_turn_seconds_count 1.0" in metrics
+    assert 'support_request_seconds_count{endpoint="api.post_message"} 1.0' in metrics
+
+    broken = make_app(data_dir, retriever, MODEL, chroma_url="http://127.0.0.1:9")
+    down = broken.test_client().get("/readyz")
+    assert down.status_code == 503
+    assert [c["name"] for c in down.json["checks"] if not c["ok"]] == ["chroma"]

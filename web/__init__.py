@@ -1,0 +1,1 @@
+"""The web side: the customer API and widget, the operator pages, and the ops endpoints."""

@@ -1,0 +1,300 @@
+"""The customer API under /api/v1: what the widget (or any client) talks to.
+
+Each conversation has a bearer token, shown once when it starts; it opens that
+conversation and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import TypeVar
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agent.turn import MessageTooLong
+from store.conversations import authorized, messages_after, start_conversation
+from store.models import Conversation, Message
+from store.models import Draft as DraftRow
+from store.queue import expected_wait_minutes
+from web.limits import limiter
+from web.services import Services, services
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
+
+# An event stream ends after this long; the client reconnects from its cursor.
+STREAM_SECONDS = 300
+POLL_SECONDS = 3.0
+KEEP_ALIVE_SECONDS = 15.0
+TURN_FAILED = "We could not answer right now. Your message is saved and a person will reply."
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify(error={"code": code, "message": message}), status
+
+
+@api.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    return error_response(error.status, error.code, error.message)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+B = TypeVar("B", bound=Body)
+
+
+class StartConversation(Body):
+    email: EmailStr | None = None
+    # HMAC-SHA256 of the lower-cased email under SUPPORT_WIDGET_SECRET, made by the shop's server.
+    signature: str | None = Field(None, max_length=128)
+
+
+class PostMessage(Body):
+    text: str = Field(min_length=1)
+    email: EmailStr | None = None
+
+
+class Rating(Body):
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(None, max_length=2000)
+
+
+def _parse(model: type[B]) -> B:
+    data = request.get_json(silent=True) if request.content_length else {}
+    if data is None:
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ApiError(400, "invalid_request", f"{where}: {first['msg']}") from None
+
+
+def _token() -> str:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not header[7:].strip():
+        raise ApiError(401, "unauthorized", "send the conversation token: Authorization: Bearer …")
+    return header[7:].strip()
+
+
+def _open(session: Session, conversation_id: str) -> Conversation:
+    conversation = authorized(session, conversation_id, _token())
+    if conversation is None:
+        # The same answer for an unknown id and a wrong token: ids cannot be probed.
+        raise ApiError(403, "forbidden", "this token does not open that conversation")
+    return conversation
+
+
+def _verified(body: StartConversation, secret: str | None) -> str | None:
+    if body.email is None:
+        return None
+    if not secret or not body.signature:
+        raise ApiError(400, "unsigned_email", "an email needs the shop server's signature")
+    expected = hmac.new(secret.encode(), body.email.lower().encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, body.signature):
+        raise ApiError(403, "bad_signature", "the email's signature does not match")
+    return body.email
+
+
+def _message_json(message: Message, drafts: dict[int, DraftRow]) -> dict:
+    draft = drafts.get(message.draft_id) if message.draft_id else None
+    return {
+        "id": message.id,
+        "author": message.author,
+        "text": message.text,
+        "created_at": message.created_at.isoformat() + "Z",
+        "citations": draft.citations if draft else [],
+    }
+
+
+def _conversation_state(session: Session, conversation_id: str, after: int) -> dict:
+    messages = messages_after(session, conversation_id, after)
+    ids = {m.draft_id for m in messages if m.draft_id}
+    drafts = {d.id: d for d in session.scalars(select(DraftRow).where(DraftRow.id.in_(ids)))}
+    waiting = session.scalar(
+        select(DraftRow.id).where(
+            DraftRow.conversation_id == conversation_id, DraftRow.status == "pending"
+        )
+    )
+    return {
+        "messages": [_message_json(m, drafts) for m in messages],
+        "cursor": messages[-1].id if messages else after,
+        "pending": waiting is not None,
+    }
+
+
+@api.post("/conversations")
+@limiter.limit(lambda: services().settings.rate_limit_conversations)
+def start() -> tuple[Response, int]:
+    body = _parse(StartConversation)
+    svc = services()
+    secret = svc.settings.widget_secret
+    email = _verified(body, secret.get_secret_value() if secret else None)
+    with svc.sessions() as session:
+        conversation, token = start_conversation(session, verified_email=email)
+    return jsonify(id=conversation.id, token=token), 201
+
+
+def _run_turn(svc: Services, conversation_id: str, body: PostMessage, on_token=None) -> dict:
+    """One agent turn; the customer's message is stored first, inside `answer`."""
+    draft = svc.agent.answer(
+        body.text, conversation_id=conversation_id, on_token=on_token, contact_email=body.email
+    )
+    svc.metrics.record_turn(draft)
+    svc.events.notify(conversation_id)
+    with svc.sessions() as session:
+        row = session.get(DraftRow, draft.draft_id)
+        result: dict = {"message_id": row.message_id, "status": row.status}
+        if row.status == "sent":
+            reply_id = session.scalar(select(Message.id).where(Message.draft_id == row.id))
+            result["reply"] = {
+                "message_id": reply_id,
+                "text": draft.reply,
+                "citations": [c.model_dump() for c in draft.citations],
+            }
+        else:
+            minutes = expected_wait_minutes(session, svc.settings.review_sla_minutes)
+            result["expected_wait_minutes"] = minutes
+    return result
+
+
+def _sse(event: str, data: object, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _streamed_turn(svc: Services, conversation_id: str, body: PostMessage) -> Response:
+    """The reply's text as `token` events while it is written, then the `result`."""
+    events: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            result = _run_turn(
+                svc, conversation_id, body, on_token=lambda t: events.put(("token", {"text": t}))
+            )
+            events.put(("result", result))
+        except Exception:  # the stream must end with an answer, whatever failed
+            log.exception("turn failed in conversation %s", conversation_id)
+            events.put(("error", {"code": "turn_failed", "message": TURN_FAILED}))
+        finally:
+            events.put(None)
+
+    threading.Thread(target=work, daemon=True).start()
+
+    def stream() -> Iterator[str]:
+        while (item := events.get()) is not None:
+            yield _sse(*item)
+
+    return Response(stream(), mimetype="text/event-stream", headers=_stream_headers())
+
+
+def _stream_headers() -> dict[str, str]:
+    return {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@api.post("/conversations/<conversation_id>/messages")
+@limiter.limit(
+    lambda: services().settings.rate_limit_messages,
+    key_func=lambda: request.view_args["conversation_id"],
+)
+def post_message(conversation_id: str):
+    body = _parse(PostMessage)
+    svc = services()
+    limit = svc.settings.max_message_chars
+    if len(body.text) > limit:
+        raise ApiError(
+            413, "message_too_long", f"the message has {len(body.text)} characters; max {limit}"
+        )
+    with svc.sessions() as session:
+        _open(session, conversation_id)
+    if request.accept_mimetypes.best == "text/event-stream":
+        return _streamed_turn(svc, conversation_id, body)
+    try:
+        return jsonify(_run_turn(svc, conversation_id, body))
+    except MessageTooLong as error:
+        raise ApiError(413, "message_too_long", str(error)) from None
+    except Exception:
+        log.exception("turn failed in conversation %s", conversation_id)
+        raise ApiError(503, "turn_failed", TURN_FAILED) from None
+
+
+@api.get("/conversations/<conversation_id>/messages")
+def list_messages(conversation_id: str):
+    after = request.args.get("after", "0")
+    if not after.isdigit():
+        raise ApiError(400, "invalid_request", "after: expected a message id (an integer)")
+    with services().sessions() as session:
+        _open(session, conversation_id)
+        return jsonify(_conversation_state(session, conversation_id, int(after)))
+
+
+@api.get("/conversations/<conversation_id>/events")
+def events(conversation_id: str) -> Response:
+    """Server-sent events: each new message as a `message` event whose id is the cursor."""
+    after = request.args.get("after") or request.headers.get("Last-Event-ID") or "0"
+    if not after.isdigit():
+        raise ApiError(400, "invalid_request", "after: expected a message id (an integer)")
+    svc = services()
+    with svc.sessions() as session:
+        _open(session, conversation_id)
+
+    def stream() -> Iterator[str]:
+        cursor, quiet_since = int(after), time.monotonic()
+        deadline = quiet_since + STREAM_SECONDS
+        yield "retry: 2000\n\n"
+        while time.monotonic() < deadline:
+            version = svc.events.version(conversation_id)
+            with svc.sessions() as session:
+                state = _conversation_state(session, conversation_id, cursor)
+            for message in state["messages"]:
+                yield _sse("message", message, message["id"])
+                quiet_since = time.monotonic()
+            cursor = state["cursor"]
+            if time.monotonic() - quiet_since > KEEP_ALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                quiet_since = time.monotonic()
+            svc.events.wait(conversation_id, version, POLL_SECONDS)
+
+    return Response(stream(), mimetype="text/event-stream", headers=_stream_headers())
+
+
+@api.post("/conversations/<conversation_id>/rating")
+def rate(conversation_id: str):
+    body = _parse(Rating)
+    with services().sessions() as session:
+        conversation = _open(session, conversation_id)
+        conversation.csat_score, conversation.csat_comment = body.score, body.comment
+        session.commit()
+    return jsonify(ok=True)
+
+
+@api.after_request
+def _cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    allowed = [o.strip() for o in services().settings.widget_origins.split(",")]
+    if origin and ("*" in allowed or origin in allowed):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Accept"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
