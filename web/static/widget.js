@@ -28,13 +28,18 @@
   document.head.appendChild(css);
   var root = el("div", { class: "sw-root" });
   var bubble = el("button", { class: "sw-bubble", type: "button", "aria-label": "Open chat: " + title,
-    "aria-expanded": "false", "aria-controls": "sw-panel" }, "💬");
+    "aria-expanded": "false", "aria-controls": "sw-panel" });
+  // An inline icon: emoji fonts are missing on many systems.
+  bubble.innerHTML = '<svg viewBox="0 0 24 24" width="28" height="28" aria-hidden="true">' +
+    '<path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>';
   var panel = el("section", { class: "sw-panel", id: "sw-panel", role: "dialog", "aria-label": title, hidden: "" });
   var head = el("header", { class: "sw-head" });
   head.appendChild(el("h2", {}, title));
   var close = el("button", { class: "sw-close", type: "button", "aria-label": "Close chat" }, "×");
   head.appendChild(close);
   var log = el("ol", { class: "sw-log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+  log.appendChild(el("li", { class: "sw-hello" },
+    "Hi! Ask us anything. We answer from our help pages, and a person checks anything we are unsure about."));
   var notice = el("p", { class: "sw-notice", role: "status", hidden: "" });
   var form = el("form", { class: "sw-form" });
   var input = el("textarea", { class: "sw-input", rows: "2", maxlength: "4000", "aria-label": "Your message",

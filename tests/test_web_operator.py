@@ -1,0 +1,215 @@
+"""The operator's side: login, CSRF, the queue's order, decisions, audit and delivery."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from kb.retrieval import Retriever
+from store.models import AuditEntry, Draft, Review, utcnow
+from store.operators import set_operator
+from store.queue import expected_wait_minutes, pending
+from tests import scripted_llm
+from tests.conftest import run_cli, shop_settings
+from tests.scripted_llm import call, script
+from tests.web_helpers import copy_shop, make_app, start
+
+MODEL = "scripted/operator"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def data_dir(shop_dir, tmp_path_factory):
+    return copy_shop(shop_dir, tmp_path_factory.mktemp("web-operator") / "data")
+
+
+@pytest.fixture(scope="module")
+def retriever(data_dir):
+    scripted_llm.register()
+    return Retriever(shop_settings(data_dir))
+
+
+@pytest.fixture
+def app(data_dir, retriever):
+    app = make_app(data_dir, retriever, MODEL)
+    with app.extensions["support"].sessions() as session:
+        set_operator(session, "owner", PASSWORD)
+    return app
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def _login(client, name="owner", password=PASSWORD):
+    token = _csrf(client.get("/operator/login").get_data(as_text=True))
+    return client.post(
+        "/operator/login", data={"name": name, "password": password, "csrf_token": token}
+    )
+
+
+def _queued_draft(client, text="The grinder broke after a week. I want my money back!") -> int:
+    conversation, auth = start(client)
+    script(MODEL, [call("create_ticket", subject="Broken grinder", summary=text), "-", "So sorry!"])
+    response = client.post(
+        f"/api/v1/conversations/{conversation}/messages", json={"text": text}, headers=auth
+    )
+    assert response.json["status"] == "pending"
+    return conversation, auth, response.json["message_id"]
+
+
+def _draft_for(app, message_id: int) -> Draft:
+    with app.extensions["support"].sessions() as session:
+        return session.scalar(select(Draft).where(Draft.message_id == message_id))
+
+
+def test_operators_add_hashes_the_password(tmp_path):
+    result = run_cli("operators", "add", "sam", "--password-stdin", input=PASSWORD + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "sam can log in" in result.stdout
+    short = run_cli("operators", "add", "kim", "--password-stdin", input="short\n")
+    assert short.returncode == 2 and "at least 8 characters" in short.stderr
+    database = (tmp_path / "data" / "support.db").read_bytes()
+    assert PASSWORD.encode() not in database and b"scrypt:" in database
+
+
+def test_pages_need_a_login_and_a_wrong_password_is_refused(app):
+    client = app.test_client()
+    for page in ("/operator/", "/operator/tickets", "/operator/audit", "/operator/drafts/1"):
+        response = client.get(page)
+        assert response.status_code == 302 and "/operator/login" in response.location
+    wrong = _login(client, password="guess guess")
+    assert wrong.status_code == 401 and "Wrong name or password" in wrong.get_data(as_text=True)
+    assert client.get("/operator/").status_code == 302
+    right = _login(client)
+    assert right.status_code == 302
+    assert client.get("/operator/").status_code == 200
+    with app.extensions["support"].sessions() as session:
+        actions = [e.action for e in session.scalars(select(AuditEntry))]
+    assert "login_failed" in actions and "login" in actions
+
+
+def test_login_never_redirects_off_site(app):
+    client = app.test_client()
+    token = _csrf(client.get("/operator/login").get_data(as_text=True))
+    response = client.post(
+        "/operator/login?next=https://evil.example/",
+        data={"name": "owner", "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.location == "/operator/"
+
+
+def test_forms_without_a_csrf_token_are_refused(app):
+    client = app.test_client()
+    _, _, message_id = _queued_draft(client)
+    draft = _draft_for(app, message_id)
+    no_token_login = client.post("/operator/login", data={"name": "owner", "password": PASSWORD})
+    assert no_token_login.status_code == 400
+    _login(client)
+    forged = client.post(f"/operator/drafts/{draft.id}/approve", data={"text": "Refunded!"})
+    assert forged.status_code == 400
+    assert _draft_for(app, message_id).status == "pending"
+
+
+def test_edit_then_approve_reaches_the_customer_and_is_audited(app):
+    client = app.test_client()
+    conversation, auth, message_id = _queued_draft(client)
+    draft = _draft_for(app, message_id)
+    _login(client)
+    page = client.get(f"/operator/drafts/{draft.id}").get_data(as_text=True)
+    assert "The grinder broke after a week" in page  # the conversation
+    assert "So sorry!" in page  # the draft
+    assert "refund" in page.lower()  # its reasons
+    assert "create_ticket" in page  # its tool calls
+    edited = "We are sorry. A replacement grinder ships today; no need to return the old one."
+    response = client.post(
+        f"/operator/drafts/{draft.id}/approve", data={"text": edited, "csrf_token": _csrf(page)}
+    )
+    assert response.status_code == 302
+    messages = client.get(f"/api/v1/conversations/{conversation}/messages", headers=auth).json
+    assert messages["messages"][-1]["author"] == "operator"
+    assert messages["messages"][-1]["text"] == edited
+    assert messages["pending"] is False
+    with app.extensions["support"].sessions() as session:
+        review = session.scalar(select(Review).where(Review.draft_id == draft.id))
+        assert (review.action, review.text) == ("edit", edited)
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.subject == f"draft:{draft.id}"))
+        assert (entry.actor, entry.action) == ("owner", "edit")
+        assert entry.created_at is not None
+    again = client.post(
+        f"/operator/drafts/{draft.id}/approve", data={"text": "twice", "csrf_token": _csrf(page)}
+    )
+    assert "already approved" in client.get(again.location).get_data(as_text=True)
+
+
+def test_approve_unchanged_and_reject_with_a_reason(app):
+    client = app.test_client()
+    _login(client)
+    token = _csrf(client.get("/operator/").get_data(as_text=True))
+    _, _, first = _queued_draft(client)
+    conversation, auth, second = _queued_draft(client, "Cancel my order or I call my lawyer.")
+    one, two = _draft_for(app, first), _draft_for(app, second)
+    client.post(f"/operator/drafts/{one.id}/approve", data={"text": one.reply, "csrf_token": token})
+    assert _draft_for(app, first).status == "approved"
+
+    no_reason = client.post(f"/operator/drafts/{two.id}/reject", data={"csrf_token": token})
+    assert "reason" in client.get(no_reason.location).get_data(as_text=True)
+    assert _draft_for(app, second).status == "pending"
+    client.post(
+        f"/operator/drafts/{two.id}/reject",
+        data={"reason": "Needs the order number first", "csrf_token": token},
+    )
+    assert _draft_for(app, second).status == "rejected"
+    seen = client.get(f"/api/v1/conversations/{conversation}/messages", headers=auth).json
+    assert [m["author"] for m in seen["messages"]] == ["customer"]
+    with app.extensions["support"].sessions() as session:
+        actions = {
+            e.subject: (e.action, e.detail.get("reason"))
+            for e in session.scalars(select(AuditEntry))
+        }
+    assert actions[f"draft:{one.id}"] == ("approve", None)
+    assert actions[f"draft:{two.id}"] == ("reject", "Needs the order number first")
+    audit_page = client.get("/operator/audit").get_data(as_text=True)
+    assert "Needs the order number first" in audit_page
+
+
+def test_the_queue_is_ordered_by_urgency_and_shows_the_sla_clock(app):
+    client = app.test_client()
+    _, _, calm = _queued_draft(client, "Could I maybe get a refund for the filters?")
+    _, _, urgent = _queued_draft(client, "URGENT!!! Charged twice, refund NOW or I sue you!")
+    _login(client)
+    page = client.get("/operator/").get_data(as_text=True)
+    assert page.index("Charged twice") < page.index("get a refund for the filters")
+    assert "due in 3 h 59 min" in page or "due in 4 h 0 min" in page
+    with app.extensions["support"].sessions() as session:
+        now = utcnow()
+        order = [w.draft.message_id for w in pending(session, 240, now)]
+        assert order.index(urgent) < order.index(calm)
+        # A day later the SLA is missed by everything: the clock says so.
+        later = pending(session, 240, now + timedelta(days=1))
+        assert all(w.due_in_minutes < 0 for w in later)
+
+
+def test_the_expected_wait_follows_how_fast_reviews_happen(app):
+    client = app.test_client()
+    _login(client)
+    token = _csrf(client.get("/operator/").get_data(as_text=True))
+    for _ in range(5):
+        _, _, message_id = _queued_draft(client)
+        draft = _draft_for(app, message_id)
+        client.post(
+            f"/operator/drafts/{draft.id}/approve", data={"text": "Sorted.", "csrf_token": token}
+        )
+    with app.extensions["support"].sessions() as session:
+        assert expected_wait_minutes(session, 240) == 1  # reviewed within seconds
+
+
+def test_tickets_page_lists_tickets_the_agent_opened(app):
+    client = app.test_client()
+    _queued_draft(client, "My kettle whistle is broken, please open a ticket for a replacement.")
+    _login(client)
+    page = client.get("/operator/tickets").get_data(as_text=True)
+    assert "Broken grinder" in page
