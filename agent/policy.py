@@ -25,6 +25,29 @@ def _flag(name: str, reason: str, urgency: float, *words: str) -> Flag:
 
 FLAGS = [
     _flag(
+        "human",
+        "asks for a person",
+        0.6,
+        r"\b(?:real|actual|live) (?:person|human|agent)",
+        r"\b(?:speak|talk|chat) (?:to|with) (?:a |an |someone|somebody|a real |the owner)",
+        r"\b(?:to|with) a human\b",
+        r"open a (?:support )?ticket",
+        r"\bhablar con (?:una persona|alguien)",
+        r"\bmit einem menschen",
+        r"\bparler (?:à|a) (?:une personne|quelqu)",
+    ),
+    _flag(
+        "data_request",
+        "asks to see or delete their personal data (privacy law)",
+        0.7,
+        r"\bgdpr\b",
+        r"\bdsgvo\b",
+        r"\brgpd\b",
+        r"(?:delete|erase|remove) (?:all )?(?:my|of my) (?:personal )?(?:data|information|account)",
+        r"(?:copy|export) of (?:all )?(?:my|the) (?:personal )?(?:data|information)",
+        r"what (?:personal )?(?:data|information) do you (?:have|hold|store)",
+    ),
+    _flag(
         "refund",
         "asks for a refund, which only the owner can issue",
         0.7,
@@ -127,7 +150,6 @@ FLAGS = [
         r"didn'?t (?:request|change) (?:the|my|a) password",
         r"account (?:was )?(?:stolen|compromised)",
         r"suspicious (?:email|login|charge)",
-        r"2fa|two.factor",
     ),
     _flag(
         "personal_data",

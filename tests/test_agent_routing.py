@@ -107,6 +107,8 @@ def test_a_made_up_answer_is_not_sent(agent):
         ("Someone logged in to my account and I didn't change the password.", "takeover"),
         ("Here is my card 4111 1111 1111 1111 for the new order.", "card"),
         ("Quiero un reembolso de mi pedido.", "refund"),
+        ("Can I talk to a real person about my order please?", "a person"),
+        ("Under GDPR, please delete all my personal data.", "personal data"),
     ],
 )
 def test_policy_flags_always_go_to_a_person(agent, message, reason):
