@@ -108,7 +108,8 @@ def test_faq_answer_refund_handoff_and_approved_reply(base_url, customer, owner)
     assert answer.get_attribute("href").startswith("https://kettleandcrane.example/help/")
     _shot(customer, "1-widget-cited-answer")
 
-    _ask(customer, "The grinder is rubbish. I demand a full refund right now.")
+    # Worded unlike any other test's message: the shop copy holds their drafts too.
+    _ask(customer, "My burr grinder arrived cracked. I demand a full refund for it.")
     notice = _wait(customer, TURN).until(
         seen.visibility_of_element_located((By.CSS_SELECTOR, ".sw-notice"))
     )
@@ -126,13 +127,13 @@ def test_faq_answer_refund_handoff_and_approved_reply(base_url, customer, owner)
         )
     )
     texts = [li.text for li in customer.find_elements(By.CSS_SELECTOR, ".sw-log li")]
-    assert "refund right now" in texts[-1]
+    assert "refund for it" in texts[-1]
 
     owner.get(base_url + "/operator/")
     owner.find_element(By.NAME, "name").send_keys("owner")
     owner.find_element(By.NAME, "password").send_keys(PASSWORD + Keys.ENTER)
     row = _wait(owner).until(
-        seen.element_to_be_clickable((By.PARTIAL_LINK_TEXT, "I demand a full refund"))
+        seen.element_to_be_clickable((By.PARTIAL_LINK_TEXT, "burr grinder arrived cracked"))
     )
     _shot(owner, "3-operator-queue")
     row.click()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from kb.retrieval import Retriever
+from kb.retrieval import TICKETS, Retriever
 from store.models import AuditEntry, Draft, Review, utcnow
 from store.operators import set_operator
 from store.queue import expected_wait_minutes, pending
@@ -114,7 +115,7 @@ def test_forms_without_a_csrf_token_are_refused(app):
     assert _draft_for(app, message_id).status == "pending"
 
 
-def test_edit_then_approve_reaches_the_customer_and_is_audited(app):
+def test_edit_then_approve_reaches_the_customer_and_is_audited(app, retriever, data_dir):
     client = app.test_client()
     conversation, auth, message_id = _queued_draft(client)
     draft = _draft_for(app, message_id)
@@ -143,6 +144,18 @@ def test_edit_then_approve_reaches_the_customer_and_is_audited(app):
         f"/operator/drafts/{draft.id}/approve", data={"text": "twice", "csrf_token": _csrf(page)}
     )
     assert "already approved" in client.get(again.location).get_data(as_text=True)
+
+    # The correction becomes knowledge (indexed in the background) and an eval candidate.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        hits = retriever.search("grinder broke after a week", k=8, collections=(TICKETS,))
+        if any(hit.doc_id == f"approved-{draft.id}" for hit in hits):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the approved edit never reached the knowledge base")
+    candidates = (data_dir / "learned" / "eval_candidates.jsonl").read_text()
+    assert edited in candidates
 
 
 def test_approve_unchanged_and_reject_with_a_reason(app):

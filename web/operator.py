@@ -5,6 +5,8 @@ Every page needs a login; every form carries a CSRF token (Flask-WTF checks each
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlsplit
@@ -13,6 +15,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
+from ingestion.feedback import learn_from_edit
 from store.models import AuditEntry, Conversation, Draft, Message, Operator, Ticket, utcnow
 from store.operators import audit, check_login
 from store.queue import AlreadyDecided, decide, pending
@@ -20,6 +23,7 @@ from web.limits import limiter
 from web.services import services
 
 operator = Blueprint("operator", __name__, url_prefix="/operator")
+log = logging.getLogger(__name__)
 
 PAGE = 100
 
@@ -151,8 +155,31 @@ def _decide(draft_id: int, action: str, form: Form) -> None:
             return
         svc.metrics.decisions.labels(review.action).inc()
         svc.events.notify(draft.conversation_id)
+        if review.action == "edit":
+            question = db.get(Message, draft.message_id).text
+            _learn(svc, draft.id, question, review.text, review.created_at, draft.language)
     done = {"approve": "Approved and sent", "edit": "Edited and sent", "reject": "Rejected"}
     flash(f"{done[review.action]}: draft {draft_id}.", "ok")
+
+
+def _learn(svc, draft_id: int, question: str, answer: str, when, language: str) -> None:
+    """Index the corrected answer in the background; the operator does not wait for it."""
+
+    def work() -> None:
+        try:
+            learn_from_edit(
+                svc.settings,
+                draft_id,
+                question,
+                answer,
+                when,
+                language,
+                embedder=svc.agent.retriever.embedder,
+            )
+        except Exception:
+            log.exception("could not learn from the edit of draft %s", draft_id)
+
+    threading.Thread(target=work, daemon=True).start()
 
 
 @operator.post("/drafts/<int:draft_id>/approve")
