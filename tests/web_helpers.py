@@ -50,9 +50,7 @@ def sse_events(body: bytes | str) -> list[tuple[str, dict]]:
     text = body.decode() if isinstance(body, bytes) else body
     events = []
     for block in text.split("\n\n"):
-        lines = dict(
-            line.split(": ", 1) for line in block.splitlines() if not line.startswith(":")
-        )
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
         if "data" in lines:
             events.append((lines.get("event", "message"), json.loads(lines["data"])))
     return events
