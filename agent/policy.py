@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingestion.injection import INSTRUCTION
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -162,6 +164,12 @@ FLAGS = [
         r"passport",
     ),
 ]
+
+
+# A customer message that tries to steer the assistant gets no model-written draft at all
+# (see agent/turn.py): a small model obeys such text far too often.
+INSTRUCTIONS = Flag("instructions", "tries to give the assistant instructions", 0.5, INSTRUCTION)
+FLAGS.append(INSTRUCTIONS)
 
 
 def raised_flags(text: str) -> list[Flag]:

@@ -30,7 +30,7 @@ from agent.gate import (
 )
 from agent.language import NAMES, detect_language
 from agent.llm import AllModelsFailed, complete_with_fallbacks, explain
-from agent.policy import raised_flags
+from agent.policy import INSTRUCTIONS, raised_flags
 from agent.prompts import render
 from agent.tools import TurnContext, requester_emails, run_tool, tool_schemas, tools_for
 from kb.retrieval import RELEVANT, Hit, Retriever
@@ -115,7 +115,10 @@ class Agent:
         reply, llm_error, model = "", None, None
         llm_started = time.perf_counter()
         try:
-            reply, model = self._draft(prompts, tools, context, records, usage, on_token)
+            if INSTRUCTIONS in flags:
+                reply = render("instructions_reply")
+            else:
+                reply, model = self._draft(prompts, tools, context, records, usage, on_token)
         except AllModelsFailed as error:
             llm_error = str(error)
         llm_ms = (time.perf_counter() - llm_started) * 1000

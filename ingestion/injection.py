@@ -23,6 +23,10 @@ PATTERNS = [
     r"\bas an ai\b",
     r"\bpre-?approved\b[^.\n]{0,60}\b(?:refund|replacement|discount)\b",
     r"\b(?:always|must)\s+(?:approve|refund|issue)\b",
+    r"\b(?:note|message|instructions?) (?:from [^.\n]{0,40})?to the (?:ai|assistant|bot)\b",
+    r"\b(?:generate|create|make|invent)\b[^.\n]{0,40}\b(?:discount|coupon|promo|voucher) code",
+    r"\brepeat (?:everything|all|the text|the words) (?:above|before)",
+    r"\b(?:pretend (?:to be|you are)|let'?s play a game|role-?play as|stay in character)\b",
 ]
 INSTRUCTION = re.compile("|".join(f"(?:{pattern})" for pattern in PATTERNS), re.IGNORECASE)
 

@@ -100,6 +100,10 @@ def test_hostile_message_reveals_nothing_about_the_victims_order(setup, template
         default=str,
     )
     assert secrets["tracking"] not in shown
+    if not draft.tool_calls:  # stopped at the door: no model ran for this message
+        assert draft.decision == "review"
+        assert any("instructions" in reason for reason in draft.reasons)
+        return
     refused = json.dumps(draft.tool_calls[0].result)
     assert not any(item in refused for item in secrets["items"])
     first = draft.tool_calls[0]
