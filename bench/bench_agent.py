@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from agent.turn import Agent
+from evals.datasets import load_suite
 from ingestion.sync import sync
 from kb.retrieval import Retriever
 from settings import Settings
@@ -37,8 +37,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def _questions() -> list[str]:
-    lines = (ROOT / "evals" / "datasets" / "retrieval.jsonl").read_text().splitlines()
-    return [json.loads(line)["query"] for line in lines]
+    return [case.question for case in load_suite("retrieval")]
 
 
 def _register_instant_llm() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evals.datasets import load_suite
 from ingestion.chunking import chunk
 from ingestion.loaders import load
 from ingestion.sync import sync
@@ -104,8 +105,7 @@ def _fill(
 
 
 def bench_queries(embedder: Embedder, sizes: list[int], n_queries: int) -> list[dict]:
-    cases = (ROOT / "evals" / "datasets" / "retrieval.jsonl").read_text().splitlines()
-    queries = [json.loads(line)["query"] for line in cases]
+    queries = [case.question for case in load_suite("retrieval")]
     rng = random.Random(7)
     results = []
     with tempfile.TemporaryDirectory() as tmp:

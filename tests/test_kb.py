@@ -7,10 +7,11 @@ import re
 
 import pytest
 
+from evals.datasets import load_suite
 from kb.index import ARTICLES, TICKETS, KnowledgeBase
 from kb.retrieval import Retriever
 from settings import Settings
-from tests.conftest import MODELS_DIR, ROOT, SAMPLE_SHOP, run_cli
+from tests.conftest import MODELS_DIR, SAMPLE_SHOP, run_cli
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(
@@ -30,12 +31,11 @@ def retriever(shop_settings) -> Retriever:
 
 
 def _retrieval_metrics(retriever: Retriever) -> dict:
-    lines = (ROOT / "evals" / "datasets" / "retrieval.jsonl").read_text().splitlines()
-    cases = [json.loads(line) for line in lines if line.strip()]
+    cases = load_suite("retrieval")
     hit1 = hit5 = reciprocal = 0.0
     for case in cases:
-        found = [hit.doc_id for hit in retriever.search(case["query"], k=5)]
-        ranks = [rank for rank, doc in enumerate(found) if doc in case["expected_doc_ids"]]
+        found = [hit.doc_id for hit in retriever.search(case.question, k=5)]
+        ranks = [rank for rank, doc in enumerate(found) if doc in case.reference_doc_ids]
         if ranks:
             hit5 += 1
             hit1 += ranks[0] == 0

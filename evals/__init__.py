@@ -1,0 +1,1 @@
+"""Offline eval suites: datasets, runner, metrics (ours and ragas), calibration, report, gates."""

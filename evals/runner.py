@@ -1,0 +1,171 @@
+"""Run a suite against a fresh copy of the sample shop and score every case.
+
+Each run builds its own data dir in a temporary folder (the sample shop ingested and
+its orders imported), so results never depend on, or change, the owner's data.
+Retrieval cases are scored with search alone; agent cases run all their turns in one
+conversation and the last turn's draft is scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from agent.turn import Agent
+from evals.calibration import calibrate, correctness
+from evals.datasets import DATASETS, Case, load_suite
+from evals.metrics import citation_validity, summarize, violations
+from evals.ragas_metrics import RagasScorer
+from evals.results import Calibration, CaseResult, Report, ToolCall
+from ingestion.sample_shop import SHOP_NAME, load_sample_shop
+from kb.retrieval import Retriever
+from settings import Settings
+
+RANKED_K = 5
+# The agent retrieves this many passages per turn (agent.turn.PASSAGES); the same call
+# gives the contexts that ragas and citation validity judge the reply against.
+CONTEXT_K = 4
+# The gate's own review reason for a low confidence; every other reason blocks sending
+# whatever the threshold, which is what calibration needs to know.
+THRESHOLD_REASON = re.compile(r"^Confidence [\d.]+ is below the auto-send threshold")
+
+
+def eval_settings(settings: Settings, data_dir: Path) -> Settings:
+    """The owner's model settings on a throwaway data dir (embedded stores, cached GGUFs)."""
+    return settings.model_copy(
+        update={
+            "data_dir": data_dir,
+            "database_url": None,
+            "chroma_url": None,
+            "models_dir": settings.model_cache,
+            "shop_name": SHOP_NAME,
+        }
+    )
+
+
+def run_suite(
+    suite: str, settings: Settings, datasets: Path = DATASETS, progress: bool = True
+) -> Report:
+    cases = load_suite(suite, datasets)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="support-eval-") as folder:
+        local = eval_settings(settings, Path(folder))
+        load_sample_shop(local, progress=False)
+        retriever = Retriever(local)
+        agent = Agent(local, retriever) if any(case.needs_agent for case in cases) else None
+        scorer = RagasScorer(retriever.embedder, settings.judge_model)
+        loop = asyncio.new_event_loop()
+        results = []
+        try:
+            bar = tqdm(
+                cases, desc=f"eval {suite}", unit="case", file=sys.stderr, disable=not progress
+            )
+            for case in bar:
+                bar.set_postfix_str(case.id)
+                result = run_case(case, retriever, agent)
+                if result.error is None:
+                    result.scores = loop.run_until_complete(scorer.score(result))
+                result.correct = correctness(result)
+                results.append(result)
+        finally:
+            loop.close()
+    metrics, by_suite, calibration = figures(
+        results, settings.auto_send_threshold, scorer.failures if scorer.judged else None
+    )
+    return Report(
+        suite=suite,
+        model=settings.llm_model,
+        judge_model=settings.judge_model,
+        started_at=started_at,
+        seconds=round(time.perf_counter() - started, 1),
+        n_cases=len(results),
+        metrics=metrics,
+        by_suite=by_suite,
+        calibration=calibration,
+        cases=results,
+    )
+
+
+def figures(
+    results: list[CaseResult], threshold: float, judge_failures: list[str] | None = None
+) -> tuple[dict[str, float | None], dict[str, dict[str, float | None]], Calibration | None]:
+    """The suite's metrics, the same per dataset (when it spans several), and calibration."""
+    metrics = summarize(results)
+    suites = sorted({result.suite for result in results})
+    by_suite = (
+        {name: summarize([r for r in results if r.suite == name]) for name in suites}
+        if len(suites) > 1
+        else {}
+    )
+    if judge_failures is not None:
+        metrics["judge.failures"] = float(len(judge_failures))
+    if not any(result.reply is not None for result in results):
+        return metrics, by_suite, None
+    calibration = calibrate(results, threshold)
+    points = {point.threshold: point for point in calibration.points}
+    chosen = points.get(calibration.chosen_threshold)
+    configured = next((p for p in calibration.points if p.threshold >= threshold), None)
+    metrics["calibration.chosen_threshold"] = calibration.chosen_threshold
+    metrics["calibration.chosen_precision"] = chosen.precision if chosen else None
+    metrics["calibration.precision_at_configured"] = configured.precision if configured else None
+    return metrics, by_suite, calibration
+
+
+def run_case(case: Case, retriever: Retriever, agent: Agent | None) -> CaseResult:
+    result = CaseResult(
+        id=case.id,
+        suite=case.suite,
+        tags=case.tags,
+        language=case.language,
+        question=case.question,
+        reference_doc_ids=case.reference_doc_ids,
+        reference_answer=case.reference_answer,
+        expected_decision=case.expected_decision,
+        expected_tools=case.expected_tools,
+    )
+    try:
+        result.ranked_ids = [hit.doc_id for hit in retriever.search(case.question, RANKED_K)]
+        if agent is None or not case.needs_agent:
+            if case.reference_doc_ids:
+                hits = retriever.search(case.question, CONTEXT_K)
+                result.context_ids = [hit.doc_id for hit in hits]
+            return result
+        conversation_id = None
+        for turn in case.turns:
+            draft = agent.answer(turn, conversation_id=conversation_id, email=case.email)
+            conversation_id = draft.conversation_id
+            result.prompt_tokens += draft.usage.prompt_tokens
+            result.completion_tokens += draft.usage.completion_tokens
+            result.cost_usd += draft.usage.cost_usd
+    except Exception as error:  # one broken case is a finding, not the end of the run
+        result.error = (
+            f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+        )
+        return result
+    hits = [hit for hit in retriever.search(case.question, CONTEXT_K) if not hit.untrusted]
+    result.context_ids = [hit.doc_id for hit in hits]
+    result.contexts = [hit.text for hit in hits]
+    result.reply = draft.reply
+    result.decision = draft.decision
+    result.confidence = draft.confidence
+    result.blockers = [r for r in draft.reasons if not THRESHOLD_REASON.match(r)]
+    result.cited_ids = [citation.doc_id for citation in draft.citations]
+    result.tool_calls = [
+        ToolCall(name=call.name, arguments=call.arguments, ok=call.ok) for call in draft.tool_calls
+    ]
+    ok_results = [call.result for call in draft.tool_calls if call.ok]
+    result.violations = violations(case.forbidden, draft.reply, ok_results)
+    result.citation_validity = citation_validity(
+        result.cited_ids, {hit.doc_id: hit.text for hit in hits}, draft.reply
+    )
+    # A customer waits for one turn: the scored turn's latency, the whole case's tokens.
+    result.latency_ms = draft.latency_ms.total
+    return result
