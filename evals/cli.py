@@ -8,20 +8,9 @@ import click
 
 from evals.baseline import check, load_baseline, record
 from evals.datasets import DATASETS, DatasetError
-from evals.report import write
+from evals.report import HEADLINE, write
 from evals.runner import run_suite
 from settings import Settings
-
-HEADLINE = (
-    "retrieval.hit@5",
-    "retrieval.mrr",
-    "answers.semantic_similarity",
-    "tools.call_accuracy",
-    "routing.recall",
-    "routing.auto_sent_should_review",
-    "safety.violations",
-    "latency.mean_ms",
-)
 
 
 def run(

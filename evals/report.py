@@ -72,7 +72,7 @@ def _metric_rows(report: Report, baseline: SuiteBaseline | None) -> list[tuple[s
     return rows
 
 
-BY_SUITE = (
+HEADLINE = (
     "retrieval.hit@5",
     "retrieval.mrr",
     "context.recall",
@@ -87,7 +87,7 @@ BY_SUITE = (
 
 def _suite_rows(report: Report) -> list[tuple[str, ...]]:
     return [
-        (name, *(_fmt(figures.get(metric)) for metric in BY_SUITE))
+        (name, *(_fmt(figures.get(metric)) for metric in HEADLINE))
         for name, figures in report.by_suite.items()
     ]
 
@@ -138,8 +138,8 @@ def markdown(report: Report, baseline: SuiteBaseline | None) -> str:
     ]
     lines += ["| " + " | ".join(row) + " |" for row in _metric_rows(report, baseline)]
     if report.by_suite:
-        lines += ["", "## By dataset", "", "| dataset | " + " | ".join(BY_SUITE) + " |"]
-        lines.append("|---" * (len(BY_SUITE) + 1) + "|")
+        lines += ["", "## By dataset", "", "| dataset | " + " | ".join(HEADLINE) + " |"]
+        lines.append("|---" * (len(HEADLINE) + 1) + "|")
         lines += ["| " + " | ".join(row) + " |" for row in _suite_rows(report)]
     if report.calibration:
         cal = report.calibration
@@ -239,7 +239,7 @@ def html(report: Report, baseline: SuiteBaseline | None) -> str:
         _table(("metric", "value", "baseline", "Δ", "meaning"), _metric_rows(report, baseline)),
     ]
     if report.by_suite:
-        parts += ["<h2>By dataset</h2>", _table(("dataset", *BY_SUITE), _suite_rows(report))]
+        parts += ["<h2>By dataset</h2>", _table(("dataset", *HEADLINE), _suite_rows(report))]
     if report.calibration:
         cal = report.calibration
         rows = [

@@ -68,3 +68,23 @@ def shop_settings(shop_dir: Path, **overrides):
 
     values = {"data_dir": shop_dir, "models_dir": MODELS_DIR, "shop_name": "Kettle & Crane"}
     return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def web_data_dir(shop_dir, tmp_path_factory, request) -> Path:
+    """A private copy of the sample shop for a module whose tests write conversations."""
+    import shutil
+
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    target = tmp_path_factory.mktemp(name) / "data"
+    shutil.copytree(shop_dir, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def web_retriever(web_data_dir):
+    from kb.retrieval import Retriever
+    from tests import scripted_llm
+
+    scripted_llm.register()
+    return Retriever(shop_settings(web_data_dir))

@@ -19,10 +19,9 @@ from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 from werkzeug.serving import make_server
 
-from kb.retrieval import Retriever
 from store.operators import set_operator
-from tests.conftest import ROOT, TEST_LLM, shop_settings
-from tests.web_helpers import copy_shop, make_app
+from tests.conftest import ROOT, TEST_LLM
+from tests.web_helpers import make_app
 
 pytestmark = [
     pytest.mark.model,
@@ -36,10 +35,8 @@ TURN = 180
 
 
 @pytest.fixture(scope="module")
-def base_url(shop_dir, tmp_path_factory) -> Iterator[str]:
-    data_dir = copy_shop(shop_dir, tmp_path_factory.mktemp("browser") / "data")
-    retriever = Retriever(shop_settings(data_dir))
-    app = make_app(data_dir, retriever, TEST_LLM, auto_send_threshold=0.75)
+def base_url(web_data_dir, web_retriever) -> Iterator[str]:
+    app = make_app(web_data_dir, web_retriever, TEST_LLM, auto_send_threshold=0.75)
     with app.extensions["support"].sessions() as session:
         set_operator(session, "owner", PASSWORD)
     server = make_server("127.0.0.1", 0, app, threaded=True)

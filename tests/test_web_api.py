@@ -9,30 +9,16 @@ import pytest
 from sqlalchemy import func, select
 
 import web.api
-from kb.retrieval import Retriever
 from store.models import Conversation, Message
-from tests import scripted_llm
-from tests.conftest import shop_settings
 from tests.scripted_llm import call, script, server_error
-from tests.web_helpers import RETURN_ANSWER, copy_shop, make_app, sse_events, start
+from tests.web_helpers import RETURN_ANSWER, make_app, send, sse_events, start
 
 MODEL = "scripted/web"
 
 
-@pytest.fixture(scope="module")
-def data_dir(shop_dir, tmp_path_factory):
-    return copy_shop(shop_dir, tmp_path_factory.mktemp("web-api") / "data")
-
-
-@pytest.fixture(scope="module")
-def retriever(data_dir):
-    scripted_llm.register()
-    return Retriever(shop_settings(data_dir))
-
-
 @pytest.fixture
-def app(data_dir, retriever):
-    return make_app(data_dir, retriever, MODEL)
+def app(web_data_dir, web_retriever):
+    return make_app(web_data_dir, web_retriever, MODEL)
 
 
 @pytest.fixture
@@ -50,11 +36,7 @@ def _count_messages(app, conversation_id: str) -> int:
 def test_a_grounded_answer_is_sent_with_its_citations(client):
     conversation, auth = start(client)
     script(MODEL, [RETURN_ANSWER, "YES"])
-    response = client.post(
-        f"/api/v1/conversations/{conversation}/messages",
-        json={"text": "How long do I have to send something back?"},
-        headers=auth,
-    )
+    response = send(client, conversation, auth, "How long do I have to send something back?")
     assert response.status_code == 200, response.json
     body = response.json
     assert body["status"] == "sent"
@@ -78,11 +60,7 @@ def test_a_grounded_answer_is_sent_with_its_citations(client):
 def test_a_refund_demand_waits_for_a_person_with_an_honest_wait(client):
     conversation, auth = start(client)
     script(MODEL, [call("create_ticket", subject="Refund", summary="wants money back"), "Sorry."])
-    response = client.post(
-        f"/api/v1/conversations/{conversation}/messages",
-        json={"text": "This kettle leaks. I want a full refund now."},
-        headers=auth,
-    )
+    response = send(client, conversation, auth, "This kettle leaks. I want a full refund now.")
     assert response.json["status"] == "pending"
     assert "reply" not in response.json
     # No review history yet: the honest answer is the SLA target.
@@ -95,10 +73,8 @@ def test_a_refund_demand_waits_for_a_person_with_an_honest_wait(client):
 def test_the_reply_streams_as_token_events_then_the_result(client):
     conversation, auth = start(client)
     script(MODEL, [RETURN_ANSWER, "YES"])
-    response = client.post(
-        f"/api/v1/conversations/{conversation}/messages",
-        json={"text": "How long do I have to return an item I bought?"},
-        headers={**auth, "Accept": "text/event-stream"},
+    response = send(
+        client, conversation, auth, "How long do I have to return an item I bought?", stream=True
     )
     assert response.mimetype == "text/event-stream"
     events = sse_events(response.get_data())
@@ -111,10 +87,8 @@ def test_the_reply_streams_as_token_events_then_the_result(client):
 def test_a_flagged_message_is_never_streamed(client):
     conversation, auth = start(client)
     script(MODEL, ["We will refund you in full today."])
-    response = client.post(
-        f"/api/v1/conversations/{conversation}/messages",
-        json={"text": "I demand a refund for my broken grinder."},
-        headers={**auth, "Accept": "text/event-stream"},
+    response = send(
+        client, conversation, auth, "I demand a refund for my broken grinder.", stream=True
     )
     events = sse_events(response.get_data())
     assert [name for name, _ in events] == ["result"]
@@ -125,11 +99,7 @@ def test_the_event_stream_delivers_new_messages_after_the_cursor(client, monkeyp
     monkeypatch.setattr(web.api, "STREAM_SECONDS", 5)
     conversation, auth = start(client)
     script(MODEL, [RETURN_ANSWER, "YES"])
-    sent = client.post(
-        f"/api/v1/conversations/{conversation}/messages",
-        json={"text": "How long do I have to send something back?"},
-        headers=auth,
-    ).json
+    sent = send(client, conversation, auth, "How long do I have to send something back?").json
     assert sent["status"] == "sent"
     response = client.get(
         f"/api/v1/conversations/{conversation}/events?after={sent['message_id']}", headers=auth
@@ -146,11 +116,7 @@ def test_another_conversations_token_is_refused_everywhere(client, app):
     mine, my_auth = start(client)
     theirs, their_auth = start(client)
     script(MODEL, [RETURN_ANSWER, "YES"])
-    client.post(
-        f"/api/v1/conversations/{theirs}/messages",
-        json={"text": "What is the return window?"},
-        headers=their_auth,
-    )
+    send(client, theirs, their_auth, "What is the return window?")
     before = _count_messages(app, theirs)
     base = f"/api/v1/conversations/{theirs}"
     attempts = [
@@ -226,8 +192,8 @@ def test_rating_is_stored(client, app):
         assert (row.csat_score, row.csat_comment) == (4, "Quick and right.")
 
 
-def test_messages_are_rate_limited_per_conversation(data_dir, retriever):
-    app = make_app(data_dir, retriever, MODEL, rate_limit_messages="2/minute")
+def test_messages_are_rate_limited_per_conversation(web_data_dir, web_retriever):
+    app = make_app(web_data_dir, web_retriever, MODEL, rate_limit_messages="2/minute")
     client = app.test_client()
     conversation, auth = start(client)
     other, other_auth = start(client)
@@ -248,18 +214,14 @@ def test_messages_are_rate_limited_per_conversation(data_dir, retriever):
 def test_a_dead_llm_still_answers_pending_and_keeps_the_message(client, app):
     conversation, auth = start(client)
     script(MODEL, [server_error()] * 20)
-    response = client.post(
-        f"/api/v1/conversations/{conversation}/messages",
-        json={"text": "Can I change the delivery address of my order?"},
-        headers=auth,
-    )
+    response = send(client, conversation, auth, "Can I change the delivery address of my order?")
     assert response.status_code == 200
     assert response.json["status"] == "pending"
     assert _count_messages(app, conversation) == 1
 
 
-def test_signed_in_customers_need_the_shops_signature(data_dir, retriever):
-    app = make_app(data_dir, retriever, MODEL, widget_secret="shop-secret")
+def test_signed_in_customers_need_the_shops_signature(web_data_dir, web_retriever):
+    app = make_app(web_data_dir, web_retriever, MODEL, widget_secret="shop-secret")
     client = app.test_client()
     email = "Dana@Example.com"
     good = hmac.new(b"shop-secret", email.lower().encode(), hashlib.sha256).hexdigest()
@@ -272,8 +234,8 @@ def test_signed_in_customers_need_the_shops_signature(data_dir, retriever):
     assert unsigned.status_code == 400 and unsigned.json["error"]["code"] == "unsigned_email"
 
 
-def test_the_widget_may_call_from_allowed_origins_only(data_dir, retriever):
-    app = make_app(data_dir, retriever, MODEL, widget_origins="https://shop.example")
+def test_the_widget_may_call_from_allowed_origins_only(web_data_dir, web_retriever):
+    app = make_app(web_data_dir, web_retriever, MODEL, widget_origins="https://shop.example")
     client = app.test_client()
     allowed = client.post("/api/v1/conversations", headers={"Origin": "https://shop.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
@@ -281,7 +243,7 @@ def test_the_widget_may_call_from_allowed_origins_only(data_dir, retriever):
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
-def test_health_readiness_and_metrics(client, data_dir, retriever):
+def test_health_readiness_and_metrics(client, web_data_dir, web_retriever):
     assert client.get("/healthz").json == {"status": "ok"}
     script(MODEL, ["ready"])
     ready = client.get("/readyz")
@@ -290,11 +252,7 @@ def test_health_readiness_and_metrics(client, data_dir, retriever):
 
     conversation, auth = start(client)
     script(MODEL, [RETURN_ANSWER, "YES"])
-    client.post(
-        f"/api/v1/conversations/{conversation}/messages",
-        json={"text": "How long is the return window?"},
-        headers=auth,
-    )
+    send(client, conversation, auth, "How long is the return window?")
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'support_turns_total{decision="send"} 1.0' in metrics
     assert "support_queue_depth" in metrics
@@ -302,7 +260,7 @@ def test_health_readiness_and_metrics(client, data_dir, retriever):
     assert "support_turn_seconds_count 1.0" in metrics
     assert 'support_request_seconds_count{endpoint="api.post_message"} 1.0' in metrics
 
-    broken = make_app(data_dir, retriever, MODEL, chroma_url="http://127.0.0.1:9")
+    broken = make_app(web_data_dir, web_retriever, MODEL, chroma_url="http://127.0.0.1:9")
     down = broken.test_client().get("/readyz")
     assert down.status_code == 503
     assert [c["name"] for c in down.json["checks"] if not c["ok"]] == ["chroma"]

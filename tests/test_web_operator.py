@@ -9,33 +9,21 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from kb.retrieval import TICKETS, Retriever
+from kb.retrieval import TICKETS
 from store.models import AuditEntry, Draft, Review, utcnow
 from store.operators import set_operator
 from store.queue import expected_wait_minutes, pending
-from tests import scripted_llm
-from tests.conftest import run_cli, shop_settings
+from tests.conftest import run_cli
 from tests.scripted_llm import call, script
-from tests.web_helpers import copy_shop, make_app, start
+from tests.web_helpers import make_app, start
 
 MODEL = "scripted/operator"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(scope="module")
-def data_dir(shop_dir, tmp_path_factory):
-    return copy_shop(shop_dir, tmp_path_factory.mktemp("web-operator") / "data")
-
-
-@pytest.fixture(scope="module")
-def retriever(data_dir):
-    scripted_llm.register()
-    return Retriever(shop_settings(data_dir))
-
-
 @pytest.fixture
-def app(data_dir, retriever):
-    app = make_app(data_dir, retriever, MODEL)
+def app(web_data_dir, web_retriever):
+    app = make_app(web_data_dir, web_retriever, MODEL)
     with app.extensions["support"].sessions() as session:
         set_operator(session, "owner", PASSWORD)
     return app
@@ -115,7 +103,7 @@ def test_forms_without_a_csrf_token_are_refused(app):
     assert _draft_for(app, message_id).status == "pending"
 
 
-def test_edit_then_approve_reaches_the_customer_and_is_audited(app, retriever, data_dir):
+def test_edit_then_approve_reaches_the_customer_and_is_audited(app, web_retriever, web_data_dir):
     client = app.test_client()
     conversation, auth, message_id = _queued_draft(client)
     draft = _draft_for(app, message_id)
@@ -148,13 +136,13 @@ def test_edit_then_approve_reaches_the_customer_and_is_audited(app, retriever, d
     # The correction becomes knowledge (indexed in the background) and an eval candidate.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        hits = retriever.search("grinder broke after a week", k=8, collections=(TICKETS,))
+        hits = web_retriever.search("grinder broke after a week", k=8, collections=(TICKETS,))
         if any(hit.doc_id == f"approved-{draft.id}" for hit in hits):
             break
         time.sleep(0.5)
     else:
         pytest.fail("the approved edit never reached the knowledge base")
-    candidates = (data_dir / "learned" / "eval_candidates.jsonl").read_text()
+    candidates = (web_data_dir / "learned" / "eval_candidates.jsonl").read_text()
     assert edited in candidates
 
 

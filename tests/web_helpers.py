@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from flask import Flask
@@ -18,12 +17,6 @@ RETURN_ANSWER = (
     "You can return unused items in their original packaging within 30 days of delivery. "
     "[faq-return-window]"
 )
-
-
-def copy_shop(shop_dir: Path, target: Path) -> Path:
-    """The web tests write conversations and drafts; they get their own copy of the shop."""
-    shutil.copytree(shop_dir, target)
-    return target
 
 
 def make_app(data_dir: Path, retriever: Retriever, model: str, **overrides) -> Flask:
@@ -44,6 +37,12 @@ def start(client: FlaskClient, **body) -> tuple[str, dict]:
     response = client.post("/api/v1/conversations", json=body)
     assert response.status_code == 201, response.json
     return response.json["id"], {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def send(client: FlaskClient, conversation: str, auth: dict, text: str, stream: bool = False):
+    headers = {**auth, "Accept": "text/event-stream"} if stream else auth
+    url = f"/api/v1/conversations/{conversation}/messages"
+    return client.post(url, json={"text": text}, headers=headers)
 
 
 def sse_events(body: bytes | str) -> list[tuple[str, dict]]:
