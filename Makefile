@@ -52,7 +52,7 @@ test: lint
 	$(BIN)/pytest
 	@SUPPORT_LLM_MODEL=local/qwen2.5-0.5b SUPPORT_MODELS_DIR=.cache/models \
 	  $(BIN)/support-agent eval --suite smoke --report test-artifacts/eval-smoke; \
-	  status=$$?; echo "eval report (CI artifact): test-artifacts/eval-smoke/"; exit $$status
+	  status=$$?; echo "CI artifacts: test-artifacts/eval-smoke/ (eval report), test-artifacts/browser/ (screenshots)"; exit $$status
 
 doctor: install
 	$(BIN)/support-agent doctor
