@@ -182,20 +182,14 @@ def _learn(svc, draft_id: int, question: str, answer: str, when, language: str) 
     threading.Thread(target=work, daemon=True).start()
 
 
-@operator.post("/drafts/<int:draft_id>/approve")
-@login_required
-def approve(draft_id: int):
-    if form := _form(Approve):
-        _decide(draft_id, "approve", form)
-        return redirect(url_for("operator.queue"))
-    return redirect(url_for("operator.draft_page", draft_id=draft_id))
+DECISION_FORMS: dict[str, type[Form]] = {"approve": Approve, "reject": Reject}
 
 
-@operator.post("/drafts/<int:draft_id>/reject")
+@operator.post("/drafts/<int:draft_id>/<any(approve, reject):action>")
 @login_required
-def reject(draft_id: int):
-    if form := _form(Reject):
-        _decide(draft_id, "reject", form)
+def decide_draft(draft_id: int, action: str):
+    if form := _form(DECISION_FORMS[action]):
+        _decide(draft_id, action, form)
         return redirect(url_for("operator.queue"))
     return redirect(url_for("operator.draft_page", draft_id=draft_id))
 
