@@ -127,10 +127,10 @@ def import_orders(path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole draft as JSON.")
 def ask(message: str, email: str | None, as_json: bool) -> None:
     """Run one agent turn for MESSAGE and print the draft."""
-    from agent.turn import Agent, MessageTooLong
+    from desk import Desk, MessageTooLong
 
     try:
-        draft = Agent(load_settings()).answer(message, email=email)
+        draft = Desk(load_settings()).ask(message, email=email)
     except MessageTooLong as error:
         raise click.UsageError(str(error)) from None
     if as_json:
@@ -141,7 +141,7 @@ def ask(message: str, email: str | None, as_json: bool) -> None:
     for citation in draft.citations:
         click.echo(f"  source: {citation.doc_id} {citation.url or ''}")
     for reason in draft.reasons:
-        click.echo(f"  review because: {reason}")
+        click.echo(f"  review because: {reason.text}")
 
 
 @main.command("eval")
@@ -196,6 +196,14 @@ def serve(host: str, port: int) -> None:
     from server import serve as run
 
     run(host, port, load_settings())
+
+
+@main.command()
+def worker() -> None:
+    """Draft turns in this process (SUPPORT_JOB_WORKERS threads), beside or instead of serve."""
+    from server import run_workers
+
+    run_workers(load_settings())
 
 
 @main.command()

@@ -69,7 +69,7 @@ def _embeddings(settings: Settings) -> str:
 
 
 def _llm_text(settings: Settings) -> str:
-    from agent.llm import completion
+    from llm.client import completion
 
     response = completion(
         model=settings.llm_model,
@@ -81,7 +81,7 @@ def _llm_text(settings: Settings) -> str:
 
 
 def _llm_tool_call(settings: Settings) -> str:
-    from agent.llm import completion
+    from llm.client import completion
 
     response = completion(
         model=settings.llm_model,

@@ -1,7 +1,7 @@
 """The Flask app factory and the `support-agent serve` entry point.
 
-    app = create_app()          # settings from SUPPORT_* variables
-    app.run(threaded=True)
+    app = create_app()          # settings from SUPPORT_* variables; a WSGI app
+    serve("127.0.0.1", 8000)    # gunicorn, with turn-drafting workers in each process
 
 Blueprints: the demo shop page (/), the customer API (/api/v1), the operator pages
 (/operator) and the ops endpoints (/healthz, /readyz, /metrics).
@@ -15,11 +15,12 @@ import time
 from flask import Flask, g, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from agent.turn import Agent
+from desk import Desk
 from settings import Settings, load_settings
 from web.api import api, error_response
-from web.limits import limiter
+from web.limits import limiter, storage_uri
 from web.operator import operator
 from web.ops import ops
 from web.services import Services
@@ -29,10 +30,11 @@ MAX_BODY_BYTES = 64 * 1024
 csrf = CSRFProtect()
 
 
-def create_app(settings: Settings | None = None, agent: Agent | None = None) -> Flask:
+def create_app(settings: Settings | None = None, desk: Desk | None = None) -> Flask:
+    """The app; it drafts no turns itself: job workers do (see `serve` and `Desk.jobs`)."""
     settings = settings or load_settings()
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
-    support = Services(settings, agent)
+    support = Services(settings, desk)
     app.extensions["support"] = support
     app.config.update(
         SECRET_KEY=support.secret_key,
@@ -40,7 +42,11 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
+        RATELIMIT_STORAGE_URI=storage_uri(settings.redis_url),
     )
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     csrf.init_app(app)
     csrf.exempt(api)  # bearer tokens, not cookies: no cross-site request can carry one
     limiter.init_app(app)
@@ -83,9 +89,63 @@ def _timing(app: Flask, support: Services) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None) -> None:
-    """Serve with a threaded server: streams and event connections each hold a thread."""
+    """gunicorn: SUPPORT_WEB_WORKERS processes of SUPPORT_WEB_THREADS threads each.
+
+    Each process also runs SUPPORT_JOB_WORKERS turn-drafting threads (0 leaves drafting
+    to `support-agent worker`). Streams and event connections each hold a thread.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    settings = settings or load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    create_app(settings).run(host=host, port=port, threaded=True)
+
+    def post_worker_init(worker) -> None:
+        worker.wsgi.extensions["support"].desk.jobs.start_workers(settings.job_workers)
+
+    def worker_exit(server, worker) -> None:
+        app = getattr(worker, "wsgi", None)
+        if app is not None:
+            app.extensions["support"].desk.jobs.stop_workers(graceful=True)
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{host}:{port}",
+                "workers": settings.web_workers,
+                "worker_class": "gthread",
+                "threads": settings.web_threads,
+                # A request waits at most reply_wait_seconds for its turn; streams send keep-alives.
+                "timeout": int(settings.reply_wait_seconds) + 60,
+                "graceful_timeout": 30,
+                "keepalive": 5,
+                "post_worker_init": post_worker_init,
+                "worker_exit": worker_exit,
+                "accesslog": None,
+                "errorlog": "-",
+            }
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Flask:
+            return create_app(settings)
+
+    Server().run()
+
+
+def run_workers(settings: Settings | None = None) -> None:
+    """`support-agent worker`: draft turns in this process until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    settings = settings or load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    desk = Desk(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    desk.jobs.start_workers(max(1, settings.job_workers))
+    stop.wait()
+    desk.jobs.stop_workers(graceful=True)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,38 @@ class Settings(BaseSettings):
         "12/minute", description="Customer messages per conversation (Flask-Limiter syntax)."
     )
 
+    redis_url: str | None = Field(
+        None,
+        description="Redis (redis://host:port/db) for the job queue, rate limits and live events; "
+        "default: SQLite jobs in the data dir, limits and events in memory.",
+    )
+    job_queue: str = Field(
+        "support-agent", min_length=1, description="Queue name; two desks may share one Redis."
+    )
+    web_workers: int = Field(1, ge=1, le=64, description="gunicorn web processes for serve.")
+    web_threads: int = Field(
+        32, ge=1, le=512, description="Threads per web process (each open stream holds one)."
+    )
+    job_workers: int = Field(
+        2, ge=0, le=256, description="Turn-drafting threads inside each serve process (0: none)."
+    )
+    max_pending_turns: int = Field(
+        100, ge=1, description="Turns waiting for drafting beyond which a person answers."
+    )
+    reply_wait_seconds: float = Field(
+        120.0, gt=0, description="How long a POST waits for its reply before answering pending."
+    )
+    turn_attempts: int = Field(3, ge=1, le=10, description="Tries to draft one turn.")
+    turn_retry_seconds: float = Field(
+        2.0, ge=0, description="Wait before a failed turn is tried again; doubles per try."
+    )
+    turn_lease_seconds: float = Field(
+        600.0, gt=0, description="A turn held this long by a silent worker is drafted again."
+    )
+    proxy_hops: int = Field(
+        0, ge=0, le=5, description="Reverse proxies in front of serve whose X-Forwarded-* count."
+    )
+
     @field_validator("llm_fallbacks", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
@@ -109,6 +141,13 @@ class Settings(BaseSettings):
     def _model_string(cls, value: str) -> str:
         if "/" not in value and not value.startswith(("gpt-", "claude-", "o1", "o3", "o4")):
             raise ValueError("expected a litellm model string such as local/qwen2.5-1.5b")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis:// or rediss:// URL")
         return value
 
     @field_validator("chroma_url")

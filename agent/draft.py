@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+
+class Decision(StrEnum):
+    SEND = "send"
+    REVIEW = "review"
+
+
+class ReasonCode(StrEnum):
+    """Why a draft waits for a person; `text` says the same in plain words."""
+
+    POLICY_FLAG = "policy_flag"
+    LLM_FAILED = "llm_failed"
+    HANDOFF = "handoff"
+    ORDER_NOT_LOOKED_UP = "order_not_looked_up"
+    NOTHING_RELEVANT = "nothing_relevant"
+    WEAK_GROUNDING = "weak_grounding"
+    INVALID_CITATIONS = "invalid_citations"
+    TOOL_FAILED = "tool_failed"
+    SELF_CHECK_FAILED = "self_check_failed"
+    EMPTY_REPLY = "empty_reply"
+    ECHO = "echo"
+    MALFORMED_REPLY = "malformed_reply"
+    LOW_CONFIDENCE = "low_confidence"
+    # Set by the desk, not the gate: the turn could not be drafted, or too many were waiting.
+    TURN_FAILED = "turn_failed"
+    CAPACITY = "capacity"
+
+
+class Reason(BaseModel):
+    code: ReasonCode
+    text: str
+    # The policy flag's name (refund, legal, …) for POLICY_FLAG; the tool's name for TOOL_FAILED.
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class Citation(BaseModel):
@@ -21,6 +58,13 @@ class ToolCallRecord(BaseModel):
     result: Any
 
 
+class TicketRequest(BaseModel):
+    """A ticket the agent decided to open; the desk opens it when it stores the draft."""
+
+    subject: str
+    summary: str
+
+
 class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -34,13 +78,14 @@ class Latency(BaseModel):
 
 
 class Draft(BaseModel):
-    decision: Literal["send", "review"]
+    decision: Decision
     reply: str
     confidence: float = Field(ge=0, le=1)
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     citations: list[Citation] = []
     tool_calls: list[ToolCallRecord] = []
     ticket_id: int | None = None
+    ticket: TicketRequest | None = Field(None, exclude=True)
     priority: float = Field(ge=0, le=100)
     language: str
     usage: Usage = Usage()
@@ -48,3 +93,6 @@ class Draft(BaseModel):
     conversation_id: str | None = None
     draft_id: int | None = None
     model: str | None = None
+
+    def has_reason(self, code: ReasonCode) -> bool:
+        return any(reason.code == code for reason in self.reasons)

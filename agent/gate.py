@@ -3,7 +3,7 @@
 Confidence (0..1) blends how well the knowledge base matched the question with how
 much of the reply is grounded in what was cited or returned by tools. A draft is
 sent only when confidence clears the threshold and nothing raised a flag; every
-other draft goes to the queue with its reasons in plain words.
+other draft goes to the queue with its reasons, each a code and a sentence in plain words.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agent.draft import ToolCallRecord
+from agent.draft import Decision, Reason, ReasonCode, ToolCallRecord
 from agent.policy import Flag
 from kb.retrieval import RELEVANT, Hit, tokens
 
@@ -32,9 +32,9 @@ URGENT_WORDS = re.compile(
 
 @dataclass
 class Assessment:
-    decision: str
+    decision: Decision
     confidence: float
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
 
 
 def grounding(reply: str, evidence: str) -> float:
@@ -62,11 +62,19 @@ def assess(
     self_check: bool | None = None,
     llm_error: str | None = None,
 ) -> Assessment:
-    reasons = [f"The customer {flag.reason}." for flag in flags]
+    reasons = [
+        Reason(code=ReasonCode.POLICY_FLAG, text=f"The customer {flag.reason}.", detail=flag.name)
+        for flag in flags
+    ]
+
+    def because(code: ReasonCode, text: str, detail: str | None = None) -> None:
+        reasons.append(Reason(code=code, text=text, detail=detail))
+
     if llm_error:
-        return Assessment("review", 0.0, [*reasons, f"The language model failed: {llm_error}."])
+        because(ReasonCode.LLM_FAILED, f"The language model failed: {llm_error}.")
+        return Assessment(Decision.REVIEW, 0.0, reasons)
     if handoff_reason:
-        reasons.append(f"The assistant asked for a person: {handoff_reason}.")
+        because(ReasonCode.HANDOFF, f"The assistant asked for a person: {handoff_reason}.")
 
     # Only looked-up facts are evidence; opening a ticket or a handoff proves nothing.
     good_tools = [call for call in tool_calls if call.ok and call.name == "lookup_order"]
@@ -84,43 +92,57 @@ def assess(
     confidence = 0.4 * retrieval + 0.6 * grounded
 
     if ORDER_NUMBER.search(message) and not any(c.name == "lookup_order" for c in good_tools):
-        reasons.append("The customer mentions an order that was not looked up.")
+        because(
+            ReasonCode.ORDER_NOT_LOOKED_UP,
+            "The customer mentions an order that was not looked up.",
+        )
     if top < RELEVANT and not good_tools:
-        reasons.append("Nothing relevant was found in the knowledge base.")
+        because(ReasonCode.NOTHING_RELEVANT, "Nothing relevant was found in the knowledge base.")
         confidence = min(confidence, 0.3)
     if grounded < 0.5:
-        reasons.append("Much of the reply is not backed by the cited text.")
+        because(ReasonCode.WEAK_GROUNDING, "Much of the reply is not backed by the cited text.")
     if invalid_citations:
-        reasons.append(
+        because(
+            ReasonCode.INVALID_CITATIONS,
             "The reply cites documents that were not retrieved: "
             + ", ".join(invalid_citations)
-            + "."
+            + ".",
         )
         confidence *= 0.5
     for call in failed_tools:
         if call.name == "search_knowledge_base":
             continue  # an empty search is already covered by "nothing relevant"
-        reasons.append(f"{call.name} did not succeed: {str(call.result)[:120]}")
+        because(
+            ReasonCode.TOOL_FAILED,
+            f"{call.name} did not succeed: {str(call.result)[:120]}",
+            detail=call.name,
+        )
         confidence *= 0.7
     if self_check is False:
-        reasons.append("The self-check found claims the sources do not support.")
+        because(
+            ReasonCode.SELF_CHECK_FAILED,
+            "The self-check found claims the sources do not support.",
+        )
         confidence *= 0.5
     if not reply.strip():
-        reasons.append("The model produced no reply.")
+        because(ReasonCode.EMPTY_REPLY, "The model produced no reply.")
         confidence = 0.0
     elif _normal(reply) in _normal(message):
-        reasons.append("The reply only repeats the customer's message.")
+        because(ReasonCode.ECHO, "The reply only repeats the customer's message.")
         confidence = 0.0
     elif MALFORMED.search(reply):
-        reasons.append("The reply is not a readable answer (it looks like code or tool output).")
+        because(
+            ReasonCode.MALFORMED_REPLY,
+            "The reply is not a readable answer (it looks like code or tool output).",
+        )
         confidence = 0.0
     confidence = round(max(0.0, min(1.0, confidence)), 3)
     if confidence < threshold:
-        reasons.append(
-            f"Confidence {confidence:.2f} is below the auto-send threshold {threshold:.2f}."
+        because(
+            ReasonCode.LOW_CONFIDENCE,
+            f"Confidence {confidence:.2f} is below the auto-send threshold {threshold:.2f}.",
         )
-    send = not reasons
-    return Assessment("send" if send else "review", confidence, reasons)
+    return Assessment(Decision.REVIEW if reasons else Decision.SEND, confidence, reasons)
 
 
 def _normal(text: str) -> str:

@@ -7,7 +7,10 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+import prompts
+
+# The `prompts` package, wherever it is installed (a checkout or site-packages).
+PROMPTS_DIR = Path(prompts.__file__).resolve().parent
 
 
 @lru_cache(maxsize=1)

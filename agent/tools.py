@@ -1,8 +1,10 @@
 """The agent's tools: pydantic argument models, their JSON schemas, and what they do.
 
-None of them changes an order. `lookup_order` answers only for the order's own
-customer: the conversation's verified email, or an email the customer typed in
-this very message together with the order number. Anything the model passes as
+None of them changes anything: orders are read through the `Orders` port the desk
+provides, and a ticket is only requested, for the desk to open with the draft.
+`lookup_order` answers only for the order's own customer: the conversation's
+verified email, or an email the customer typed in this very message with the order
+number. Anything the model passes as
 "email" is ignored, so neither a prompt injection nor a planted instruction in a
 retrieved ticket can widen who is asked about.
 """
@@ -13,13 +15,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from agent.draft import TicketRequest
+from agent.gate import CustomerHistory
 from kb.retrieval import RELEVANT, Hit, Retriever
-from store.models import Customer, Order, Ticket
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER_HINT = re.compile(
@@ -58,19 +60,36 @@ class HandoffToHuman(BaseModel):
     reason: str = Field(min_length=3, max_length=300)
 
 
+@dataclass(frozen=True)
+class OrderFacts:
+    """One order as the agent may show it, and whose it is."""
+
+    owner_email: str
+    summary: dict
+
+
+class Orders(Protocol):
+    """Read-only order lookups; each call is short and holds nothing open across LLM calls."""
+
+    def find(self, order_id: str) -> OrderFacts | None: ...
+
+    def recent(self, email: str, limit: int) -> list[OrderFacts]: ...
+
+    def history(self, emails: set[str]) -> CustomerHistory | None: ...
+
+
 @dataclass
 class TurnContext:
-    """What a tool may see: the store, the knowledge base and who is asking."""
+    """What a tool may see: the orders, the knowledge base and who is asking."""
 
-    session: Session
+    orders: Orders
     retriever: Retriever
-    conversation_id: str
     verified_email: str | None
     customer_text: str
     hits: list[Hit] = field(default_factory=list)
     # An email the customer gave alongside the message: as trusted as one typed into it.
     contact_email: str | None = None
-    ticket_id: int | None = None
+    ticket: TicketRequest | None = None
     handoff_reason: str | None = None
 
 
@@ -78,20 +97,6 @@ class TurnContext:
 class ToolOutcome:
     ok: bool
     result: object
-
-
-def _order_summary(order: Order) -> dict:
-    return {
-        "order_id": order.id,
-        "status": order.status,
-        "placed": order.created_at.date().isoformat(),
-        "items": [f"{item.quantity} x {item.name}" for item in order.items],
-        "total": f"{order.total} {order.currency}",
-        "carrier": order.carrier,
-        "tracking_number": order.tracking_number,
-        "shipped": order.shipped_at.date().isoformat() if order.shipped_at else None,
-        "delivered": order.delivered_at.date().isoformat() if order.delivered_at else None,
-    }
 
 
 def requester_emails(context: TurnContext) -> set[str]:
@@ -123,41 +128,30 @@ def lookup_order(args: LookupOrder, context: TurnContext) -> ToolOutcome:
         # Small models invent numbers like "12345"; a verified customer gets their recent orders.
         args = LookupOrder()
     if args.order_id:
-        order = context.session.get(Order, args.order_id.strip().upper())
-        if order is None or order.customer.email.lower() not in emails:
+        order = context.orders.find(args.order_id.strip().upper())
+        if order is None or order.owner_email.lower() not in emails:
             # The same answer for "no such order" and "not yours": no oracle for guessing ids.
             return ToolOutcome(
                 False,
                 f"No order {args.order_id} was found for this customer. Ask for the order "
                 "number and the email address used at checkout.",
             )
-        return ToolOutcome(True, _order_summary(order))
+        return ToolOutcome(True, order.summary)
     if not context.verified_email:
         return ToolOutcome(
             False, "The customer is not verified. Ask for the order number and checkout email."
         )
-    customer = context.session.scalar(
-        select(Customer).where(Customer.email == context.verified_email.lower())
-    )
-    if customer is None or not customer.orders:
+    recent = context.orders.recent(context.verified_email.lower(), RECENT_ORDERS)
+    if not recent:
         return ToolOutcome(False, "This customer has no orders on record.")
-    recent = sorted(customer.orders, key=lambda o: o.created_at, reverse=True)[:RECENT_ORDERS]
-    return ToolOutcome(True, [_order_summary(order) for order in recent])
+    return ToolOutcome(True, [order.summary for order in recent])
 
 
 def create_ticket(args: CreateTicket, context: TurnContext) -> ToolOutcome:
-    if context.ticket_id is not None:  # one ticket per turn, however often the model asks
-        return ToolOutcome(True, {"ticket_id": context.ticket_id, "status": "open"})
-    ticket = Ticket(
-        conversation_id=context.conversation_id,
-        customer_email=context.verified_email,
-        subject=args.subject,
-        summary=args.summary,
-    )
-    context.session.add(ticket)
-    context.session.flush()
-    context.ticket_id = ticket.id
-    return ToolOutcome(True, {"ticket_id": ticket.id, "status": "open"})
+    # One ticket per turn, however often the model asks; the desk opens it with the draft.
+    if context.ticket is None:
+        context.ticket = TicketRequest(subject=args.subject, summary=args.summary)
+    return ToolOutcome(True, {"status": "open", "subject": context.ticket.subject})
 
 
 def handoff_to_human(args: HandoffToHuman, context: TurnContext) -> ToolOutcome:

@@ -1,9 +1,11 @@
-"""One agent turn: store the message, retrieve, draft with tools, gate, record the draft.
+"""One agent turn as a decision: given the message, history, identity and knowledge, a draft.
 
-    agent = Agent(load_settings())
-    draft = agent.answer("Where is my order KC-10042?", email="dana@example.com")
+    agent = Agent(settings, orders=OrderBook(sessions))
+    draft = agent.decide(TurnInput(text="Where is my order KC-10042?", verified_email=...))
 
-The loop is bounded: at most MAX_STEPS model calls, the last one without tools.
+The agent opens no database sessions and stores nothing: the desk stores the
+message before the turn and the draft after it. The loop is bounded: at most
+MAX_STEPS model calls, the last one without tools.
 """
 
 from __future__ import annotations
@@ -13,32 +15,28 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 
 import litellm
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from pydantic import BaseModel
 
-from agent.draft import Citation, Draft, Latency, ToolCallRecord, Usage
-from agent.gate import (
-    CustomerHistory,
-    assess,
-    customer_value,
-    grounding,
-    priority,
-)
+from agent.draft import Citation, Decision, Draft, Latency, ToolCallRecord, Usage
+from agent.gate import assess, customer_value, grounding, priority
 from agent.language import NAMES, detect_language
-from agent.llm import AllModelsFailed, complete_with_fallbacks, explain
 from agent.policy import INSTRUCTIONS, raised_flags
 from agent.prompts import render
-from agent.tools import TurnContext, requester_emails, run_tool, tool_schemas, tools_for
+from agent.tools import (
+    Orders,
+    TurnContext,
+    requester_emails,
+    run_tool,
+    tool_schemas,
+    tools_for,
+)
 from kb.retrieval import RELEVANT, Hit, Retriever
+from llm.client import AllModelsFailed, complete_with_fallbacks, explain
 from settings import Settings
-from store.conversations import add_message, recent_messages, start_conversation
-from store.db import session_factory
-from store.models import Conversation, Customer, Order, utcnow
-from store.models import Draft as DraftRow
 
 MAX_STEPS = 3
 HISTORY = 6
@@ -47,63 +45,55 @@ PASSAGE_CHARS = 700
 CITATION = re.compile(r"\s*\[([a-z0-9][\w./:#-]*)\]")
 
 
-class MessageTooLong(ValueError):
-    pass
+class Said(BaseModel):
+    """One earlier message of the conversation, as the agent sees it."""
+
+    by_customer: bool
+    text: str
+
+
+class TurnInput(BaseModel):
+    """Everything one turn decides from; the desk loads it before the turn starts."""
+
+    text: str
+    history: list[Said] = []
+    # Signed by the shop's server: proof of who the customer is.
+    verified_email: str | None = None
+    # Given alongside the message, as trusted as an address typed into it.
+    contact_email: str | None = None
 
 
 class Agent:
-    def __init__(self, settings: Settings, retriever: Retriever | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, orders: Orders, retriever: Retriever | None = None
+    ) -> None:
         self.settings = settings
-        self.sessions: sessionmaker[Session] = session_factory(settings.db_url)
+        self.orders = orders
         self.retriever = retriever or Retriever(settings)
 
-    def answer(
-        self,
-        text: str,
-        conversation_id: str | None = None,
-        email: str | None = None,
-        on_token: Callable[[str], None] | None = None,
-        contact_email: str | None = None,
-    ) -> Draft:
-        """Run one turn for a customer message and return its draft.
+    def decide(self, turn: TurnInput, *, on_token: Callable[[str], None] | None = None) -> Draft:
+        """Draft a reply to `turn.text` and decide whether it may be sent unreviewed.
 
-        `email` verifies a new conversation's customer; `contact_email` is one the customer
-        merely gave, as trusted as an address typed into the message. With `on_token`, the
-        reply is streamed as the model writes it, but only for turns that may be sent:
-        flagged messages and weak retrieval always go to a person, so their draft is never
-        shown early. The gate still has the last word on streamed drafts.
+        With `on_token`, the reply is streamed as the model writes it, but only for
+        turns that may be sent: flagged messages and weak retrieval always go to a
+        person, so their draft is never shown early. The gate still has the last word.
+        LLM failures do not raise: they become a draft for review with the reason.
         """
-        if len(text) > self.settings.max_message_chars:
-            raise MessageTooLong(
-                f"message is {len(text)} characters; the limit is {self.settings.max_message_chars}"
-            )
-        with self.sessions() as session:
-            if conversation_id is None:
-                conversation_id = start_conversation(session, verified_email=email)[0].id
-            elif session.get(Conversation, conversation_id) is None:
-                raise LookupError(f"no conversation {conversation_id}")
-            message = add_message(session, conversation_id, "customer", text)
-            return self._turn(session, conversation_id, message.id, text, on_token, contact_email)
-
-    def _turn(
-        self,
-        session: Session,
-        conversation_id: str,
-        message_id: int,
-        text: str,
-        on_token: Callable[[str], None] | None,
-        contact_email: str | None,
-    ) -> Draft:
         started = time.perf_counter()
-        verified_email = session.get(Conversation, conversation_id).verified_email
+        text = turn.text
         language = detect_language(text)
 
         hits = [hit for hit in self.retriever.search(text, k=PASSAGES) if not hit.untrusted]
         retrieval_ms = (time.perf_counter() - started) * 1000
         context = TurnContext(
-            session, self.retriever, conversation_id, verified_email, text, hits, contact_email
+            orders=self.orders,
+            retriever=self.retriever,
+            verified_email=turn.verified_email,
+            customer_text=text,
+            hits=hits,
+            contact_email=turn.contact_email,
         )
-        prompts = self._messages(session, conversation_id, message_id, text, hits, language)
+        prompts = self._messages(turn, hits, language)
 
         flags = raised_flags(text)
         weak = max((hit.score for hit in hits), default=0.0) < RELEVANT
@@ -140,22 +130,23 @@ class Agent:
             context.handoff_reason,
         )
         assessment = judge(llm_error=llm_error)
-        if assessment.decision == "send" and not self._self_check(
+        if assessment.decision == Decision.SEND and not self._self_check(
             reply, cited or context.hits[:2], records, usage
         ):
             assessment = judge(self_check=False)
         if llm_error:
             reply = render("fallback_reply")
 
-        value = customer_value(_history(session, requester_emails(context)), utcnow())
-        draft = Draft(
+        history = self.orders.history(requester_emails(context))
+        value = customer_value(history, datetime.now(UTC).replace(tzinfo=None))
+        return Draft(
             decision=assessment.decision,
             reply=reply,
             confidence=assessment.confidence,
             reasons=assessment.reasons,
             citations=[_citation(hit) for hit in cited or _implied(reply, context.hits)],
             tool_calls=records,
-            ticket_id=context.ticket_id,
+            ticket=context.ticket,
             priority=priority(text, flags, assessment.confidence, value),
             language=language,
             usage=usage,
@@ -164,17 +155,14 @@ class Agent:
                 llm=round(llm_ms, 1),
                 total=round((time.perf_counter() - started) * 1000, 1),
             ),
-            conversation_id=conversation_id,
             model=model,
         )
-        draft.draft_id = self._record(session, draft, message_id)
-        return draft
 
-    def _messages(self, session, conversation_id, message_id, text, hits, language):
+    def _messages(self, turn: TurnInput, hits: list[Hit], language: str):
         """(history, drafting prompt) for the two phases of a turn."""
         history = [
-            {"role": "user" if m.author == "customer" else "assistant", "content": m.text}
-            for m in recent_messages(session, conversation_id, message_id, HISTORY)
+            {"role": "user" if said.by_customer else "assistant", "content": said.text}
+            for said in turn.history[-HISTORY:]
         ]
         passages = [hit.model_copy(update={"text": hit.text[:PASSAGE_CHARS]}) for hit in hits]
 
@@ -184,7 +172,7 @@ class Agent:
                 "draft",
                 hits=passages,
                 tool_results=records,
-                message=text,
+                message=turn.text,
                 language_name=NAMES.get(language, "English"),
             )
             return [
@@ -287,30 +275,6 @@ class Agent:
         _add_usage(usage, response)
         return (response.choices[0].message.content or "").strip().upper().startswith("YES")
 
-    def _record(self, session: Session, draft: Draft, message_id: int) -> int:
-        row = DraftRow(
-            conversation_id=draft.conversation_id,
-            message_id=message_id,
-            decision=draft.decision,
-            status="sent" if draft.decision == "send" else "pending",
-            reply=draft.reply,
-            confidence=draft.confidence,
-            priority=draft.priority,
-            language=draft.language,
-            reasons=draft.reasons,
-            citations=[c.model_dump() for c in draft.citations],
-            tool_calls=[t.model_dump(mode="json") for t in draft.tool_calls],
-            usage=draft.usage.model_dump(),
-            latency_ms=draft.latency_ms.model_dump(),
-            ticket_id=draft.ticket_id,
-        )
-        session.add(row)
-        session.flush()
-        if draft.decision == "send":
-            add_message(session, draft.conversation_id, "agent", draft.reply, draft_id=row.id)
-        session.commit()
-        return row.id
-
 
 def _relay(stream, on_token: Callable[[str], None], model: str):
     """Pass streamed text on as it arrives; return the whole response."""
@@ -348,19 +312,3 @@ def _add_usage(usage: Usage, response) -> None:
     # Local and unknown models have no price: they cost nothing here.
     with contextlib.suppress(Exception):
         usage.cost_usd += float(litellm.completion_cost(completion_response=response) or 0.0)
-
-
-def _history(session: Session, emails: set[str]) -> CustomerHistory | None:
-    if not emails:
-        return None
-    row = session.execute(
-        select(
-            func.count(Order.id),
-            func.coalesce(func.sum(Order.total), 0),
-            func.min(Order.created_at),
-        )
-        .join(Customer)
-        .where(Customer.email.in_(emails))
-    ).one()
-    first: datetime | None = row[2]
-    return CustomerHistory(orders=row[0], total_spent=float(row[1]), first_order=first)

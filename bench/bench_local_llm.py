@@ -14,8 +14,8 @@ import argparse
 import statistics
 import time
 
-from agent.llm import completion
-from agent.local_llm import _template_messages, load_model
+from llm.client import completion
+from llm.local import _template_messages, load_model
 
 PROMPTS = [
     "A customer asks how long shipping to Germany takes. Answer in two sentences.",

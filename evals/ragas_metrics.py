@@ -33,9 +33,9 @@ from ragas.metrics.collections import (  # noqa: E402
     ToolCallAccuracy,
 )
 
-from agent import local_llm  # noqa: E402
 from evals.results import CaseResult  # noqa: E402
 from kb.embeddings import Embedder  # noqa: E402
+from llm import local as local_llm  # noqa: E402
 
 NON_LLM = (
     "context.precision",

@@ -9,7 +9,6 @@ conversation and the last turn's draft is scored.
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 import tempfile
 import time
@@ -18,7 +17,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agent.turn import Agent
+from agent.draft import ReasonCode
+from desk import Desk
 from evals.calibration import calibrate, correctness
 from evals.datasets import DATASETS, Case, load_suite
 from evals.metrics import citation_validity, summarize, violations
@@ -27,14 +27,12 @@ from evals.results import Calibration, CaseResult, Report, ToolCall
 from ingestion.sample_shop import SHOP_NAME, load_sample_shop
 from kb.retrieval import Retriever
 from settings import Settings
+from store.models import Channel
 
 RANKED_K = 5
 # The agent retrieves this many passages per turn (agent.turn.PASSAGES); the same call
 # gives the contexts that ragas and citation validity judge the reply against.
 CONTEXT_K = 4
-# The gate's own review reason for a low confidence; every other reason blocks sending
-# whatever the threshold, which is what calibration needs to know.
-THRESHOLD_REASON = re.compile(r"^Confidence [\d.]+ is below the auto-send threshold")
 
 
 def eval_settings(settings: Settings, data_dir: Path) -> Settings:
@@ -60,7 +58,8 @@ def run_suite(
         local = eval_settings(settings, Path(folder))
         load_sample_shop(local, progress=False)
         retriever = Retriever(local)
-        agent = Agent(local, retriever) if any(case.needs_agent for case in cases) else None
+        needs_agent = any(case.needs_agent for case in cases)
+        desk = Desk(local, retriever=retriever) if needs_agent else None
         scorer = RagasScorer(retriever.embedder, settings.judge_model)
         loop = asyncio.new_event_loop()
         results = []
@@ -70,7 +69,7 @@ def run_suite(
             )
             for case in bar:
                 bar.set_postfix_str(case.id)
-                result = run_case(case, retriever, agent)
+                result = run_case(case, retriever, desk)
                 if result.error is None:
                     result.scores = loop.run_until_complete(scorer.score(result))
                 result.correct = correctness(result)
@@ -119,7 +118,7 @@ def figures(
     return metrics, by_suite, calibration
 
 
-def run_case(case: Case, retriever: Retriever, agent: Agent | None) -> CaseResult:
+def run_case(case: Case, retriever: Retriever, desk: Desk | None) -> CaseResult:
     result = CaseResult(
         id=case.id,
         suite=case.suite,
@@ -133,14 +132,16 @@ def run_case(case: Case, retriever: Retriever, agent: Agent | None) -> CaseResul
     )
     try:
         result.ranked_ids = [hit.doc_id for hit in retriever.search(case.question, RANKED_K)]
-        if agent is None or not case.needs_agent:
+        if desk is None or not case.needs_agent:
             if case.reference_doc_ids:
                 hits = retriever.search(case.question, CONTEXT_K)
                 result.context_ids = [hit.doc_id for hit in hits]
             return result
         conversation_id = None
         for turn in case.turns:
-            draft = agent.answer(turn, conversation_id=conversation_id, email=case.email)
+            draft = desk.ask(
+                turn, conversation_id=conversation_id, email=case.email, channel=Channel.EVAL
+            )
             conversation_id = draft.conversation_id
             result.prompt_tokens += draft.usage.prompt_tokens
             result.completion_tokens += draft.usage.completion_tokens
@@ -156,7 +157,9 @@ def run_case(case: Case, retriever: Retriever, agent: Agent | None) -> CaseResul
     result.reply = draft.reply
     result.decision = draft.decision
     result.confidence = draft.confidence
-    result.blockers = [r for r in draft.reasons if not THRESHOLD_REASON.match(r)]
+    # Every reason but a low confidence blocks sending whatever the threshold, which is
+    # what calibration needs to know.
+    result.blockers = [r.text for r in draft.reasons if r.code != ReasonCode.LOW_CONFIDENCE]
     result.cited_ids = [citation.doc_id for citation in draft.citations]
     result.tool_calls = [
         ToolCall(name=call.name, arguments=call.arguments, ok=call.ok) for call in draft.tool_calls

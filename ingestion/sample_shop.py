@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sample_shop
 from ingestion.sync import SyncReport, sync
 from settings import Settings
 from store.db import session_factory
 from store.orders import ImportReport, import_orders
 
-FOLDER = Path(__file__).resolve().parent.parent / "sample_shop"
+# The `sample_shop` package, wherever it is installed (a checkout or site-packages).
+FOLDER = Path(sample_shop.__file__).resolve().parent
 KNOWLEDGE = ("faqs.jsonl", "articles.jsonl", "tickets.jsonl")
 SHOP_NAME = "Kettle & Crane"
 

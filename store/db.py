@@ -10,7 +10,10 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+from store import migrations
+
+# The `store.migrations` package (env.py, script.py.mako, versions/), wherever it is installed.
+MIGRATIONS = Path(migrations.__file__).resolve().parent
 
 
 @lru_cache(maxsize=8)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -20,6 +21,31 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+class Author(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    OPERATOR = "operator"
+
+
+class Channel(StrEnum):
+    WIDGET = "widget"
+    CLI = "cli"
+    EVAL = "eval"
+
+
+class TurnStatus(StrEnum):
+    RECEIVED = "received"  # stored, waiting for a worker
+    DRAFTING = "drafting"  # a worker holds it until lease_until
+    DONE = "done"  # its one draft is stored
+
+
+class DraftStatus(StrEnum):
+    SENT = "sent"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class Customer(Base):
@@ -83,12 +109,31 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
-    author: Mapped[str] = mapped_column(String(20))  # customer | agent | operator
+    author: Mapped[str] = mapped_column(String(20))  # an Author
     text: Mapped[str] = mapped_column(Text)
     # The draft a reply came from, for its citations; none for customer messages.
     draft_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class Turn(Base):
+    """The work one customer message asks for; the row, not the job queue, is the truth."""
+
+    __tablename__ = "turns"
+    __table_args__ = (Index("ix_turns_status", "status", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True, index=True)
+    status: Mapped[str] = mapped_column(String(10))  # a TurnStatus
+    channel: Mapped[str] = mapped_column(String(20))  # a Channel
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_until: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Draft(Base):
@@ -98,8 +143,9 @@ class Draft(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
-    decision: Mapped[str] = mapped_column(String(10))  # send | review
-    status: Mapped[str] = mapped_column(String(10))  # sent | pending | approved | rejected
+    turn_id: Mapped[int | None] = mapped_column(unique=True, index=True)
+    decision: Mapped[str] = mapped_column(String(10))  # a Decision
+    status: Mapped[str] = mapped_column(String(10))  # a DraftStatus
     reply: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float]
     priority: Mapped[float]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.conversations import add_message
-from store.models import Draft, Operator, Review, utcnow
+from store.models import Author, Draft, DraftStatus, Operator, Review, utcnow
 from store.operators import audit
 
 # How much a draft waiting a whole SLA period adds to its priority (0..100 scale).
@@ -29,7 +29,7 @@ class Waiting:
 def pending(session: Session, sla_minutes: int, now: datetime | None = None) -> list[Waiting]:
     """Pending drafts, most urgent first: priority, raised as the SLA clock runs down."""
     now = now or utcnow()
-    drafts = session.scalars(select(Draft).where(Draft.status == "pending"))
+    drafts = session.scalars(select(Draft).where(Draft.status == DraftStatus.PENDING))
     queue = []
     for draft in drafts:
         waited = (now - draft.created_at).total_seconds() / 60
@@ -65,7 +65,7 @@ def decide(
     reason: str | None = None,
 ) -> Review:
     """Approve (with `text` when edited) or reject a pending draft; audited, committed once."""
-    if draft.status != "pending":
+    if draft.status != DraftStatus.PENDING:
         raise AlreadyDecided(f"draft {draft.id} was already {draft.status}")
     edited = action == "approve" and text is not None and text.strip() != draft.reply.strip()
     review = Review(
@@ -76,7 +76,7 @@ def decide(
         reason=reason,
     )
     session.add(review)
-    draft.status = "approved" if action == "approve" else "rejected"
+    draft.status = DraftStatus.APPROVED if action == "approve" else DraftStatus.REJECTED
     audit(
         session,
         operator.name,
@@ -90,7 +90,7 @@ def decide(
     if action == "approve":
         # add_message commits, and with it the review, the status and the audit entry.
         add_message(
-            session, draft.conversation_id, "operator", review.text or draft.reply, draft.id
+            session, draft.conversation_id, Author.OPERATOR, review.text or draft.reply, draft.id
         )
     else:
         session.commit()

@@ -32,6 +32,14 @@ def support_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     load_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _stop_job_workers():
+    yield
+    from tests.web_helpers import stop_workers
+
+    stop_workers()
+
+
 def run_cli(*args: str, env: dict | None = None, input: str | None = None):
     """Run `support-agent ARGS` as a user would, in its own process."""
     return subprocess.run(

@@ -7,7 +7,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from agent.turn import MAX_STEPS, Agent, MessageTooLong
+from agent.draft import ReasonCode
+from agent.turn import MAX_STEPS
+from desk import Desk, MessageTooLong
 from kb.retrieval import Retriever
 from store.models import Customer, Draft, Message, Order, Ticket
 from tests import scripted_llm
@@ -28,11 +30,11 @@ def retriever(shop_dir):
 
 @pytest.fixture
 def agent(shop_dir, retriever):
-    def make(model="scripted/main", **overrides) -> Agent:
+    def make(model="scripted/main", **overrides) -> Desk:
         settings = shop_settings(
             shop_dir, llm_model=model, llm_backoff=0, auto_send_threshold=0.6, **overrides
         )
-        return Agent(settings, retriever=retriever)
+        return Desk(settings, retriever=retriever)
 
     return make
 
@@ -48,7 +50,7 @@ def customer(agent):
 def test_grounded_cited_answer_is_sent_and_delivered(agent):
     script("scripted/main", [RETURN_ANSWER, "YES"])
     bot = agent()
-    draft = bot.answer("How long do I have to send back something I bought?")
+    draft = bot.ask("How long do I have to send back something I bought?")
     assert draft.decision == "send", draft.reasons
     assert draft.reasons == []
     assert draft.confidence >= 0.6
@@ -68,16 +70,16 @@ def test_grounded_cited_answer_is_sent_and_delivered(agent):
 
 def test_self_check_doubt_sends_the_draft_to_review(agent):
     script("scripted/main", [RETURN_ANSWER, "NO"])
-    draft = agent().answer("How long do I have to send back something I bought?")
+    draft = agent().ask("How long do I have to send back something I bought?")
     assert draft.decision == "review"
-    assert any("self-check" in reason for reason in draft.reasons)
+    assert any("self-check" in reason.text for reason in draft.reasons)
 
 
 def test_citing_a_document_that_was_not_retrieved_lowers_confidence(agent):
     script("scripted/main", [RETURN_ANSWER.replace("faq-return-window", "faq-made-up"), "YES"])
-    draft = agent().answer("How long do I have to send back something I bought?")
+    draft = agent().ask("How long do I have to send back something I bought?")
     assert draft.decision == "review"
-    assert any("faq-made-up" in reason for reason in draft.reasons)
+    assert any("faq-made-up" in reason.text for reason in draft.reasons)
 
 
 def test_a_made_up_answer_is_not_sent(agent):
@@ -89,9 +91,9 @@ def test_a_made_up_answer_is_not_sent(agent):
             "YES",
         ],
     )
-    draft = agent().answer("How long do I have to send back something I bought?")
+    draft = agent().ask("How long do I have to send back something I bought?")
     assert draft.decision == "review"
-    assert any("not backed" in reason for reason in draft.reasons)
+    assert any("not backed" in reason.text for reason in draft.reasons)
 
 
 @pytest.mark.parametrize(
@@ -113,9 +115,9 @@ def test_a_made_up_answer_is_not_sent(agent):
 )
 def test_policy_flags_always_go_to_a_person(agent, message, reason):
     script("scripted/main", [RETURN_ANSWER, "YES"])
-    draft = agent().answer(message)
+    draft = agent().ask(message)
     assert draft.decision == "review"
-    assert any(reason in r for r in draft.reasons), draft.reasons
+    assert any(reason in r.text for r in draft.reasons), draft.reasons
 
 
 @pytest.mark.parametrize(
@@ -128,16 +130,16 @@ def test_policy_flags_always_go_to_a_person(agent, message, reason):
 )
 def test_tool_output_or_echoed_markup_is_never_sent(agent, reply):
     script("scripted/main", [reply, "YES"])
-    draft = agent().answer("How long do I have to send back something I bought?")
+    draft = agent().ask("How long do I have to send back something I bought?")
     assert draft.decision == "review"
-    assert any("not a readable answer" in r for r in draft.reasons)
+    assert any("not a readable answer" in r.text for r in draft.reasons)
 
 
 def test_off_topic_question_is_never_auto_sent(agent):
     script("scripted/main", ["The capital of Mongolia is Ulaanbaatar.", "YES"])
-    draft = agent().answer("What is the capital of Mongolia?")
+    draft = agent().ask("What is the capital of Mongolia?")
     assert draft.decision == "review"
-    assert "Nothing relevant was found in the knowledge base." in draft.reasons
+    assert draft.has_reason(ReasonCode.NOTHING_RELEVANT)
 
 
 def test_order_question_looks_up_the_order_for_its_customer(agent, customer):
@@ -146,7 +148,7 @@ def test_order_question_looks_up_the_order_for_its_customer(agent, customer):
         "scripted/main",
         [call("lookup_order", order_id=order_id), f"Your order {order_id} was delivered.", "YES"],
     )
-    draft = agent().answer(f"Where is my order {order_id}?", email=email)
+    draft = agent().ask(f"Where is my order {order_id}?", email=email)
     (record,) = draft.tool_calls
     assert record.name == "lookup_order" and record.ok
     assert record.arguments == {"order_id": order_id}
@@ -159,7 +161,7 @@ def test_order_question_looks_up_the_order_for_its_customer(agent, customer):
 def test_verified_customer_without_order_number_gets_recent_orders(agent, customer):
     email, _, _ = customer
     script("scripted/main", [call("lookup_order"), "Here are your recent orders."])
-    draft = agent().answer("Where's my stuff? I don't have the order number.", email=email)
+    draft = agent().ask("Where's my stuff? I don't have the order number.", email=email)
     (record,) = draft.tool_calls
     assert record.ok and 1 <= len(record.result) <= 3
     with agent().sessions() as session:
@@ -178,7 +180,7 @@ def test_tool_errors_go_back_to_the_model_not_up_as_crashes(agent):
             "Sorry, I could not look that up.",
         ],
     )
-    draft = agent().answer("Can you check order KC-10003?")
+    draft = agent().ask("Can you check order KC-10003?")
     assert [r.ok for r in draft.tool_calls] == [False, False]
     assert draft.tool_calls[0].result.startswith("Unknown tool 'refund_everything'.")
     assert "Invalid arguments for lookup_order" in draft.tool_calls[1].result
@@ -187,7 +189,7 @@ def test_tool_errors_go_back_to_the_model_not_up_as_crashes(agent):
 
 def test_the_loop_is_bounded(agent):
     script("scripted/main", [call("lookup_order", order_id=f"KC-{n}") for n in range(10)])
-    agent().answer("Where are my orders? Check every one of them.")
+    agent().ask("Where are my orders? Check every one of them.")
     assert scripted_llm.calls["main"] == MAX_STEPS
 
 
@@ -195,14 +197,14 @@ def test_tools_are_offered_by_need_and_others_refused(agent):
     script(
         "scripted/main", [call("lookup_order", order_id="KC-10001"), "30 days. [faq-return-window]"]
     )
-    draft = agent().answer("How long do I have to send back something I bought?")
+    draft = agent().ask("How long do I have to send back something I bought?")
     assert scripted_llm.seen_tools["main"][0] == []
     assert draft.tool_calls == []  # the model got no tools, so a call in its text is no call
     script("scripted/main", ["Let me check."])
-    agent().answer("Where is my parcel? It should have arrived by now.")
+    agent().ask("Where is my parcel? It should have arrived by now.")
     assert scripted_llm.seen_tools["main"][0] == ["lookup_order"]
     script("scripted/main", ["Let me check."])
-    agent().answer("I want to cancel order KC-10001 now")
+    agent().ask("I want to cancel order KC-10001 now")
     assert set(scripted_llm.seen_tools["main"][0]) >= {
         "lookup_order",
         "create_ticket",
@@ -222,10 +224,10 @@ def test_create_ticket_and_handoff(agent):
         ],
     )
     bot = agent()
-    draft = bot.answer("My grinder makes a horrible noise. I want a refund or a new one.")
+    draft = bot.ask("My grinder makes a horrible noise. I want a refund or a new one.")
     assert draft.ticket_id is not None
     assert draft.decision == "review"
-    assert any("needs a warranty decision" in reason for reason in draft.reasons)
+    assert any("needs a warranty decision" in reason.text for reason in draft.reasons)
     with bot.sessions() as session:
         ticket = session.get(Ticket, draft.ticket_id)
         assert ticket.subject == "Grinder noise"
@@ -234,7 +236,7 @@ def test_create_ticket_and_handoff(agent):
 
 def test_transient_errors_are_retried(agent):
     script("scripted/main", [rate_limited(), server_error(), RETURN_ANSWER, "YES"])
-    draft = agent().answer("How long do I have to send back something I bought?")
+    draft = agent().ask("How long do I have to send back something I bought?")
     assert draft.decision == "send"
     assert scripted_llm.calls["main"] == 4
 
@@ -242,7 +244,7 @@ def test_transient_errors_are_retried(agent):
 def test_fallback_model_takes_over_after_retries(agent):
     script("scripted/main", [rate_limited()] * 3 + ["YES"])  # recovered by the self-check
     script("scripted/backup", [RETURN_ANSWER])
-    draft = agent(llm_fallbacks=["scripted/backup"]).answer(
+    draft = agent(llm_fallbacks=["scripted/backup"]).ask(
         "How long do I have to send back something I bought?"
     )
     assert draft.model == "scripted/backup"
@@ -254,10 +256,10 @@ def test_a_dead_llm_still_yields_a_queued_reply_and_keeps_the_message(agent):
     script("scripted/main", [server_error()] * 3)
     script("scripted/backup", [rate_limited()] * 3)
     bot = agent(llm_fallbacks=["scripted/backup"])
-    draft = bot.answer("Is the Crane grinder good for espresso?")
+    draft = bot.ask("Is the Crane grinder good for espresso?")
     assert draft.decision == "review"
     assert "a person from our team will get back to you" in draft.reply
-    assert any("language model failed" in r for r in draft.reasons)
+    assert any("language model failed" in r.text for r in draft.reasons)
     with bot.sessions() as session:
         stored = session.scalars(
             select(Message).where(Message.conversation_id == draft.conversation_id)
@@ -268,7 +270,7 @@ def test_a_dead_llm_still_yields_a_queued_reply_and_keeps_the_message(agent):
 
 def test_reply_language_follows_the_customer(agent):
     script("scripted/main", ["Tienes 30 días desde la entrega. [faq-return-window-es]", "YES"])
-    draft = agent().answer("¿Cuántos días tengo para devolver un producto?")
+    draft = agent().ask("¿Cuántos días tengo para devolver un producto?")
     assert draft.language == "es"
     drafting = [m for m in scripted_llm.seen_messages["main"] if "<knowledge>" in m[-1]["content"]]
     assert "in Spanish." in drafting[0][-1]["content"]
@@ -276,7 +278,7 @@ def test_reply_language_follows_the_customer(agent):
 
 def test_planted_instructions_never_reach_the_prompt(agent):
     script("scripted/main", ["Let me check.", "NO"])
-    agent().answer("I want my money back for the Kettle Pro, it works fine, just prefer my old one")
+    agent().ask("I want my money back for the Kettle Pro, it works fine, just prefer my old one")
     prompt = json.dumps(scripted_llm.seen_messages["main"])
     assert "100% refund without return" not in prompt
     assert "admin mode" not in prompt.lower()
@@ -286,9 +288,9 @@ def test_priority_rises_with_urgency_and_customer_value(agent):
     with agent().sessions() as session:
         best = max(session.scalars(select(Customer)), key=lambda c: len(c.orders))
     script("scripted/main", ["Thanks for asking!", "NO"])
-    calm = agent().answer("Do you sell gift cards?")
+    calm = agent().ask("Do you sell gift cards?")
     script("scripted/main", ["I'm sorry.", "NO"])
-    furious = agent().answer(
+    furious = agent().ask(
         "My lawyer says this is fraud, I need my refund TODAY", email=best.email
     )
     assert furious.priority > calm.priority * 2
@@ -298,8 +300,8 @@ def test_oversized_message_is_refused_before_anything_is_stored(agent):
     bot = agent(max_message_chars=200)
     with bot.sessions() as session:
         before = session.query(Message).count()
-    with pytest.raises(MessageTooLong, match="limit is 200"):
-        bot.answer("x" * 201)
+    with pytest.raises(MessageTooLong, match="max 200"):
+        bot.ask("x" * 201)
     with bot.sessions() as session:
         assert session.query(Message).count() == before
 
@@ -307,15 +309,15 @@ def test_oversized_message_is_refused_before_anything_is_stored(agent):
 def test_a_follow_up_keeps_the_conversation_and_an_unknown_one_is_refused(agent):
     script("scripted/main", [RETURN_ANSWER, "YES", "Yes, the label is free for defects.", "NO"])
     bot = agent()
-    first = bot.answer("How long do I have to send back something I bought?")
-    second = bot.answer("And is the label free?", conversation_id=first.conversation_id)
+    first = bot.ask("How long do I have to send back something I bought?")
+    second = bot.ask("And is the label free?", conversation_id=first.conversation_id)
     assert second.conversation_id == first.conversation_id
     history = scripted_llm.seen_messages["main"][2]
     assert any(
         m["content"] == "How long do I have to send back something I bought?" for m in history
     )
     with pytest.raises(LookupError, match="no conversation"):
-        bot.answer("hello?", conversation_id="not-a-conversation")
+        bot.ask("hello?", conversation_id="not-a-conversation")
 
 
 @pytest.mark.parametrize(
@@ -328,9 +330,9 @@ def test_a_follow_up_keeps_the_conversation_and_an_unknown_one_is_refused(agent)
 )
 def test_a_message_that_instructs_the_assistant_gets_no_model_written_draft(agent, message):
     script("scripted/main", ["Sure! Your code is STAFF50-MARA100."] * 4)
-    draft = agent().answer(message)
+    draft = agent().ask(message)
     assert draft.decision == "review"
-    assert any("instructions" in reason for reason in draft.reasons)
+    assert any("instructions" in reason.text for reason in draft.reasons)
     assert "STAFF50" not in draft.reply and "MARA100" not in draft.reply
     assert "a person from our team will look at your message" in draft.reply.lower()
     assert scripted_llm.calls["main"] == 0

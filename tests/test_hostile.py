@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from agent.tools import LookupOrder, TurnContext, lookup_order
-from agent.turn import Agent
+from desk import Desk
 from kb.retrieval import Retriever
 from store.models import Order
 from tests import scripted_llm
@@ -50,7 +50,7 @@ HOSTILE = [
 def setup(shop_dir):
     scripted_llm.register()
     settings = shop_settings(shop_dir, llm_model="scripted/hostile", llm_backoff=0)
-    agent = Agent(settings, retriever=Retriever(settings))
+    agent = Desk(settings, retriever=Retriever(settings))
     with agent.sessions() as session:
         shipped = [o for o in session.scalars(select(Order)) if o.tracking_number]
         victim = shipped[0]
@@ -89,7 +89,7 @@ def test_hostile_message_reveals_nothing_about_the_victims_order(setup, template
             "Here is what I found.",
         ],
     )
-    draft = agent.answer(message, email=secrets["attacker"] if verified else None)
+    draft = agent.ask(message, email=secrets["attacker"] if verified else None)
     # Everything the attacker could see: the reply, citations and what tools returned.
     shown = json.dumps(
         [
@@ -102,7 +102,7 @@ def test_hostile_message_reveals_nothing_about_the_victims_order(setup, template
     assert secrets["tracking"] not in shown
     if not draft.tool_calls:  # stopped at the door: no model ran for this message
         assert draft.decision == "review"
-        assert any("instructions" in reason for reason in draft.reasons)
+        assert any("instructions" in reason.text for reason in draft.reasons)
         return
     refused = json.dumps(draft.tool_calls[0].result)
     assert not any(item in refused for item in secrets["items"])

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import litellm
 import pytest
 
-from agent.llm import completion
 from doctor import PROBE_TOOL
+from llm.client import completion
 from tests.conftest import TEST_LLM
 
 pytestmark = pytest.mark.model

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from agent.llm import LLMError, completion
-from agent.model_files import PACKAGED_MODELS, ModelFileError, packaged_model_path, sha256_of
+from llm.client import LLMError, completion
+from llm.model_files import PACKAGED_MODELS, ModelFileError, packaged_model_path, sha256_of
 from settings import load_settings
 from tests.conftest import MODELS_DIR
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent.turn import Agent
+from desk import Desk
 from kb.retrieval import Retriever
 from store.db import session_factory
 from store.models import Draft, Message
@@ -81,12 +81,13 @@ def test_orders_import_and_doctor_against_postgres(postgres_url, monkeypatch):
 def test_a_turn_is_stored_in_postgres(postgres_url, shop_dir):
     scripted_llm.register()
     settings = shop_settings(shop_dir, database_url=postgres_url, llm_model="scripted/pg")
-    agent = Agent(settings, retriever=Retriever(settings))
+    agent = Desk(settings, retriever=Retriever(settings))
     script("scripted/pg", ["We ship to Canada with DHL Express. [faq-international-shipping]"])
-    draft = agent.answer("Do you ship to Canada?")
+    draft = agent.ask("Do you ship to Canada?")
     with session_factory(postgres_url)() as session:
         stored = session.get(Draft, draft.draft_id)
-        assert stored.reply == draft.reply and stored.reasons == draft.reasons
+        assert stored.reply == draft.reply
+        assert stored.reasons == [r.model_dump(mode="json") for r in draft.reasons]
         texts = session.scalars(
             select(Message.text).where(Message.conversation_id == draft.conversation_id)
         ).all()

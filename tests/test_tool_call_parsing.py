@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agent.tool_call_parsing import parse_tool_calls
+from llm.tool_call_parsing import parse_tool_calls
 
 TOOLS = {"lookup_order", "create_ticket"}
 

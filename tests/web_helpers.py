@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
 
-from agent.turn import Agent
+from desk import Desk
 from kb.retrieval import Retriever
 from server import create_app
 from tests.conftest import shop_settings
@@ -19,8 +20,14 @@ RETURN_ANSWER = (
 )
 
 
+# Desks whose job workers run; conftest stops them after each test module.
+running: list[Desk] = []
+
+
 def make_app(data_dir: Path, retriever: Retriever, model: str, **overrides) -> Flask:
     values = {
+        # Apps of one module share a data dir: each gets its own queue, as two shops would.
+        "job_queue": f"test-{uuid.uuid4().hex[:8]}",
         "llm_model": model,
         "llm_backoff": 0,
         "auto_send_threshold": 0.6,
@@ -28,9 +35,18 @@ def make_app(data_dir: Path, retriever: Retriever, model: str, **overrides) -> F
         **overrides,
     }
     settings = shop_settings(data_dir, **values)
-    app = create_app(settings, Agent(settings, retriever=retriever))
+    desk = Desk(settings, retriever=retriever)
+    app = create_app(settings, desk)
     app.config["TESTING"] = True
+    # Turns are drafted by real job workers, threads of this process, as under serve.
+    desk.jobs.start_workers(2)
+    running.append(desk)
     return app
+
+
+def stop_workers() -> None:
+    while running:
+        running.pop().jobs.stop_workers(graceful=False)
 
 
 def start(client: FlaskClient, **body) -> tuple[str, dict]:

@@ -10,8 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from typing import TypeVar
@@ -21,13 +19,15 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.turn import MessageTooLong
-from store.conversations import authorized, messages_after, start_conversation
-from store.models import Conversation, Message
+from channels import widget
+from desk import MessageTooLong
+from desk.events import conversation_key
+from desk.intake import OPEN_TURNS
+from store.conversations import authorized, messages_after
+from store.models import Channel, Conversation, DraftStatus, Message, Turn
 from store.models import Draft as DraftRow
-from store.queue import expected_wait_minutes
 from web.limits import limiter
-from web.services import Services, services
+from web.services import services
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 STREAM_SECONDS = 300
 POLL_SECONDS = 3.0
 KEEP_ALIVE_SECONDS = 15.0
-TURN_FAILED = "We could not answer right now. Your message is saved and a person will reply."
 
 
 class ApiError(Exception):
@@ -130,10 +129,13 @@ def _conversation_state(session: Session, conversation_id: str, after: int) -> d
     messages = messages_after(session, conversation_id, after)
     ids = {m.draft_id for m in messages if m.draft_id}
     drafts = {d.id: d for d in session.scalars(select(DraftRow).where(DraftRow.id.in_(ids)))}
+    # A reply is owed while a draft waits for a person or a turn waits for a worker.
     waiting = session.scalar(
         select(DraftRow.id).where(
-            DraftRow.conversation_id == conversation_id, DraftRow.status == "pending"
+            DraftRow.conversation_id == conversation_id, DraftRow.status == DraftStatus.PENDING
         )
+    ) or session.scalar(
+        select(Turn.id).where(Turn.conversation_id == conversation_id, Turn.status.in_(OPEN_TURNS))
     )
     return {
         "messages": [_message_json(m, drafts) for m in messages],
@@ -149,62 +151,13 @@ def start() -> tuple[Response, int]:
     svc = services()
     secret = svc.settings.widget_secret
     email = _verified(body, secret.get_secret_value() if secret else None)
-    with svc.sessions() as session:
-        conversation, token = start_conversation(session, verified_email=email)
-    return jsonify(id=conversation.id, token=token), 201
-
-
-def _run_turn(svc: Services, conversation_id: str, body: PostMessage, on_token=None) -> dict:
-    """One agent turn; the customer's message is stored first, inside `answer`."""
-    draft = svc.agent.answer(
-        body.text, conversation_id=conversation_id, on_token=on_token, contact_email=body.email
-    )
-    svc.metrics.record_turn(draft)
-    svc.events.notify(conversation_id)
-    with svc.sessions() as session:
-        row = session.get(DraftRow, draft.draft_id)
-        result: dict = {"message_id": row.message_id, "status": row.status}
-        if row.status == "sent":
-            reply_id = session.scalar(select(Message.id).where(Message.draft_id == row.id))
-            result["reply"] = {
-                "message_id": reply_id,
-                "text": draft.reply,
-                "citations": [c.model_dump() for c in draft.citations],
-            }
-        else:
-            minutes = expected_wait_minutes(session, svc.settings.review_sla_minutes)
-            result["expected_wait_minutes"] = minutes
-    return result
+    conversation_id, token = svc.desk.start_conversation(verified_email=email)
+    return jsonify(id=conversation_id, token=token), 201
 
 
 def _sse(event: str, data: object, event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-def _streamed_turn(svc: Services, conversation_id: str, body: PostMessage) -> Response:
-    """The reply's text as `token` events while it is written, then the `result`."""
-    events: queue.Queue = queue.Queue()
-
-    def work() -> None:
-        try:
-            result = _run_turn(
-                svc, conversation_id, body, on_token=lambda t: events.put(("token", {"text": t}))
-            )
-            events.put(("result", result))
-        except Exception:  # the stream must end with an answer, whatever failed
-            log.exception("turn failed in conversation %s", conversation_id)
-            events.put(("error", {"code": "turn_failed", "message": TURN_FAILED}))
-        finally:
-            events.put(None)
-
-    threading.Thread(target=work, daemon=True).start()
-
-    def stream() -> Iterator[str]:
-        while (item := events.get()) is not None:
-            yield _sse(*item)
-
-    return Response(stream(), mimetype="text/event-stream", headers=_stream_headers())
 
 
 def _stream_headers() -> dict[str, str]:
@@ -217,24 +170,22 @@ def _stream_headers() -> dict[str, str]:
     key_func=lambda: request.view_args["conversation_id"],
 )
 def post_message(conversation_id: str):
+    """Store the message and its turn, then answer with the reply once a worker drafted it."""
     body = _parse(PostMessage)
     svc = services()
-    limit = svc.settings.max_message_chars
-    if len(body.text) > limit:
-        raise ApiError(
-            413, "message_too_long", f"the message has {len(body.text)} characters; max {limit}"
-        )
     with svc.sessions() as session:
         _open(session, conversation_id)
-    if request.accept_mimetypes.best == "text/event-stream":
-        return _streamed_turn(svc, conversation_id, body)
     try:
-        return jsonify(_run_turn(svc, conversation_id, body))
+        receipt = svc.desk.receive(
+            conversation_id, body.text, channel=Channel.WIDGET, contact_email=body.email
+        )
     except MessageTooLong as error:
         raise ApiError(413, "message_too_long", str(error)) from None
-    except Exception:
-        log.exception("turn failed in conversation %s", conversation_id)
-        raise ApiError(503, "turn_failed", TURN_FAILED) from None
+    wait = svc.settings.reply_wait_seconds
+    if request.accept_mimetypes.best == "text/event-stream":
+        events = (_sse(*event) for event in widget.stream(svc.desk, receipt, wait))
+        return Response(events, mimetype="text/event-stream", headers=_stream_headers())
+    return jsonify(widget.result(receipt, widget.wait(svc.desk, receipt, wait)))
 
 
 @api.get("/conversations/<conversation_id>/messages")
@@ -261,8 +212,9 @@ def events(conversation_id: str) -> Response:
         cursor, quiet_since = int(after), time.monotonic()
         deadline = quiet_since + STREAM_SECONDS
         yield "retry: 2000\n\n"
+        key = conversation_key(conversation_id)
         while time.monotonic() < deadline:
-            version = svc.events.version(conversation_id)
+            seen = svc.desk.events.last(key)
             with svc.sessions() as session:
                 state = _conversation_state(session, conversation_id, cursor)
             for message in state["messages"]:
@@ -272,7 +224,7 @@ def events(conversation_id: str) -> Response:
             if time.monotonic() - quiet_since > KEEP_ALIVE_SECONDS:
                 yield ": keep-alive\n\n"
                 quiet_since = time.monotonic()
-            svc.events.wait(conversation_id, version, POLL_SECONDS)
+            svc.desk.events.read(key, seen, POLL_SECONDS)
 
     return Response(stream(), mimetype="text/event-stream", headers=_stream_headers())
 

@@ -6,7 +6,6 @@ Every page needs a login; every form carries a CSRF token (Flask-WTF checks each
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlsplit
@@ -15,10 +14,10 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
-from ingestion.feedback import learn_from_edit
+from desk import Action, NoSuchDraft
 from store.models import AuditEntry, Conversation, Draft, Message, Operator, Ticket, utcnow
 from store.operators import audit, check_login
-from store.queue import AlreadyDecided, decide, pending
+from store.queue import AlreadyDecided, pending
 from web.limits import limiter
 from web.services import services
 
@@ -142,54 +141,34 @@ def draft_page(draft_id: int):
     )
 
 
-def _decide(draft_id: int, action: str, form: Form) -> None:
+def _decide(draft_id: int, action: Action, form: Form) -> None:
     svc = services()
-    with svc.sessions() as db:
-        draft = db.get(Draft, draft_id) or abort(404)
-        text = form.text if isinstance(form, Approve) else None
-        reason = form.reason if isinstance(form, Reject) else None
-        try:
-            review = decide(db, draft, db.merge(g.operator), action, text=text, reason=reason)
-        except AlreadyDecided as error:
-            flash(str(error), "error")
-            return
-        svc.metrics.decisions.labels(review.action).inc()
-        svc.events.notify(draft.conversation_id)
-        if review.action == "edit":
-            question = db.get(Message, draft.message_id).text
-            _learn(svc, draft.id, question, review.text, review.created_at, draft.language)
+    try:
+        review = svc.desk.decide(
+            draft_id,
+            operator_id=g.operator.id,
+            action=action,
+            text=form.text if isinstance(form, Approve) else None,
+            reason=form.reason if isinstance(form, Reject) else None,
+        )
+    except NoSuchDraft:
+        abort(404)
+    except AlreadyDecided as error:
+        flash(str(error), "error")
+        return
+    svc.metrics.decisions.labels(review.action).inc()
     done = {"approve": "Approved and sent", "edit": "Edited and sent", "reject": "Rejected"}
     flash(f"{done[review.action]}: draft {draft_id}.", "ok")
 
 
-def _learn(svc, draft_id: int, question: str, answer: str, when, language: str) -> None:
-    """Index the corrected answer in the background; the operator does not wait for it."""
-
-    def work() -> None:
-        try:
-            learn_from_edit(
-                svc.settings,
-                draft_id,
-                question,
-                answer,
-                when,
-                language,
-                embedder=svc.agent.retriever.embedder,
-            )
-        except Exception:
-            log.exception("could not learn from the edit of draft %s", draft_id)
-
-    threading.Thread(target=work, daemon=True).start()
-
-
-DECISION_FORMS: dict[str, type[Form]] = {"approve": Approve, "reject": Reject}
+DECISION_FORMS: dict[Action, type[Form]] = {Action.APPROVE: Approve, Action.REJECT: Reject}
 
 
 @operator.post("/drafts/<int:draft_id>/<any(approve, reject):action>")
 @login_required
 def decide_draft(draft_id: int, action: str):
-    if form := _form(DECISION_FORMS[action]):
-        _decide(draft_id, action, form)
+    if form := _form(DECISION_FORMS[Action(action)]):
+        _decide(draft_id, Action(action), form)
         return redirect(url_for("operator.queue"))
     return redirect(url_for("operator.draft_page", draft_id=draft_id))
 

@@ -1,37 +1,25 @@
-"""What every request handler shares: settings, the database, the agent and live events."""
+"""What every request handler shares: settings, the desk, the database and metrics."""
 
 from __future__ import annotations
 
 import secrets
-import threading
 from functools import cached_property
 
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
-from agent.turn import Agent
+from desk import Desk
 from settings import Settings
-from store.db import session_factory
-from web.events import Broker
 from web.metrics import Metrics
 
 
 class Services:
-    def __init__(self, settings: Settings, agent: Agent | None = None) -> None:
+    def __init__(self, settings: Settings, desk: Desk | None = None) -> None:
         self.settings = settings
-        self.sessions: sessionmaker[Session] = session_factory(settings.db_url)
-        self.events = Broker()
+        self.desk = desk or Desk(settings)
+        self.sessions: sessionmaker[Session] = self.desk.sessions
         self.metrics = Metrics(self.sessions)
-        self._agent = agent
-        self._agent_lock = threading.Lock()
-
-    @property
-    def agent(self) -> Agent:
-        # Loading the models takes seconds: once, on the first turn, not at import.
-        with self._agent_lock:
-            if self._agent is None:
-                self._agent = Agent(self.settings)
-            return self._agent
+        self.desk.on_drafted.append(self.metrics.record_turn)
 
     @cached_property
     def secret_key(self) -> str:

@@ -8,7 +8,7 @@ import litellm
 from litellm import ModelResponse
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from agent import local_llm
+from llm import local as local_llm
 from settings import Settings
 
 litellm.suppress_debug_info = True

@@ -21,8 +21,8 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, Message, ModelResponse, Usage
 
-from agent.model_files import resolve_model_file
-from agent.tool_call_parsing import ParsedReply, parse_tool_calls
+from llm.model_files import resolve_model_file
+from llm.tool_call_parsing import ParsedReply, parse_tool_calls
 from settings import load_settings
 
 PROVIDER = "local"

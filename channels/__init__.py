@@ -1,0 +1,1 @@
+"""Channels: how customers' messages reach the desk, and how its answers reach them."""

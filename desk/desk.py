@@ -1,0 +1,271 @@
+"""The desk: the use cases, and the only caller of the store for them.
+
+    desk = Desk(settings)
+    receipt = desk.receive(conversation_id, "Where is my order?", channel=Channel.WIDGET)
+    ...                                   # a worker runs desk.draft(receipt.turn_id)
+    outcome = desk.outcome(receipt.turn_id)
+
+Channels (the widget API, the CLI, the evals) hand messages in; the agent decides;
+the desk stores, in that order, and tells the live events what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from agent.draft import Draft
+from agent.turn import Agent
+from desk import drafting, intake
+from desk.events import Events, conversation_key, events_for, turn_key
+from desk.jobs import JobQueue
+from desk.orders import OrderBook
+from desk.review import Action, review
+from kb.retrieval import Retriever
+from settings import Settings
+from store.conversations import start_conversation
+from store.db import session_factory
+from store.models import Channel, DraftStatus, Message, Review, Turn, TurnStatus
+from store.models import Draft as DraftRow
+from store.queue import expected_wait_minutes
+
+log = logging.getLogger(__name__)
+
+
+class Reply(BaseModel):
+    message_id: int
+    text: str
+    citations: list[dict]
+
+
+class Outcome(BaseModel):
+    """What the customer gets for one message: the reply, or the promise of one."""
+
+    message_id: int
+    status: DraftStatus
+    reply: Reply | None = None
+    expected_wait_minutes: int | None = None
+
+
+class Desk:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retriever: Retriever | None = None,
+        events: Events | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions: sessionmaker[Session] = session_factory(settings.db_url)
+        self.events = events or events_for(settings.redis_url)
+        self.jobs = JobQueue(settings, draft_turn=self._job, recover=self.recover)
+        self.on_drafted: list[Callable[[Draft], None]] = []
+        self._retriever = retriever
+        self._agent: Agent | None = None
+        self._agent_lock = threading.Lock()
+
+    @property
+    def agent(self) -> Agent:
+        # Loading the models takes seconds: once, on the first turn, not at start-up.
+        with self._agent_lock:
+            if self._agent is None:
+                self._agent = Agent(
+                    self.settings,
+                    orders=OrderBook(self.sessions),
+                    retriever=self._retriever or Retriever(self.settings),
+                )
+            return self._agent
+
+    # A conversation starts -------------------------------------------------------------
+
+    def start_conversation(self, *, verified_email: str | None = None) -> tuple[str, str]:
+        """(conversation id, the bearer token that alone opens it)."""
+        with self.sessions() as session:
+            conversation, token = start_conversation(session, verified_email=verified_email)
+            return conversation.id, token
+
+    # A customer message arrives --------------------------------------------------------
+
+    def receive(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        channel: Channel,
+        contact_email: str | None = None,
+        enqueue: bool = True,
+    ) -> intake.Receipt:
+        """Store the message and its turn, then queue the turn (unless the desk is full)."""
+        receipt = intake.receive(
+            self.sessions,
+            self.settings,
+            conversation_id=conversation_id,
+            text=text,
+            channel=channel,
+            contact_email=contact_email,
+        )
+        self.events.append(conversation_key(conversation_id), {"message_id": receipt.message_id})
+        if not receipt.queued:
+            self.events.append(turn_key(receipt.turn_id), {"kind": "done"})
+        elif enqueue:
+            try:
+                self.jobs.enqueue(receipt.turn_id)
+            except Exception:  # the turn row is stored: the recovery sweep will queue it
+                log.exception("could not queue turn %s", receipt.turn_id)
+        return receipt
+
+    # A turn is drafted -----------------------------------------------------------------
+
+    def draft(self, turn_id: int, *, stream: bool = False) -> Draft | None:
+        """Draft turn `turn_id` if it is still owed; None when it is done or held elsewhere.
+
+        Raises when this attempt failed and another is due; the attempt that uses the
+        last try stores a pending draft with the reason instead.
+        """
+        claim = drafting.claim(self.sessions, turn_id, self.settings.turn_lease_seconds)
+        if claim is None:
+            return None
+        key = turn_key(turn_id)
+
+        def on_token(text: str) -> None:
+            self.events.append(key, {"kind": "token", "text": text})
+
+        try:
+            if claim.attempts > self.settings.turn_attempts:
+                raise TurnGaveUp(f"gave up after {claim.attempts - 1} attempts")
+            draft = self.agent.decide(claim.input, on_token=on_token if stream else None)
+            stored = self._store(claim, draft)
+        except Exception as error:
+            reason = _one_line(error)
+            log.exception("turn %s failed (attempt %d)", turn_id, claim.attempts)
+            if claim.attempts < self.settings.turn_attempts and not isinstance(error, TurnGaveUp):
+                drafting.release(self.sessions, turn_id, reason)
+                self.events.append(key, {"kind": "retry"})
+                raise
+            stored = self._store(claim, drafting.failed(claim.input.text, reason, claim.attempts))
+        self.events.append(key, {"kind": "done"})
+        self.events.append(conversation_key(claim.conversation_id), {"draft_id": stored.draft_id})
+        for observe in self.on_drafted:
+            observe(stored)
+        return stored
+
+    def _job(self, turn_id: int) -> None:
+        self.draft(turn_id, stream=True)
+
+    def _store(self, claim: drafting.Claim, draft: Draft) -> Draft:
+        with self.sessions.begin() as session:
+            turn = session.get(Turn, claim.turn_id)
+            if turn.status == TurnStatus.DONE:  # another worker finished it first
+                return draft
+            return drafting.record(session, turn, draft)
+
+    def recover(self) -> int:
+        """Queue every turn nobody is working on; returns how many."""
+        owed = drafting.stale(
+            self.sessions, received_before_seconds=self.settings.turn_retry_seconds * 4 + 30
+        )
+        for turn_id in owed:
+            self.jobs.enqueue(turn_id)
+        if owed:
+            log.info("re-queued %d unfinished turns", len(owed))
+        return len(owed)
+
+    def ask(
+        self,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+        email: str | None = None,
+        channel: Channel = Channel.CLI,
+    ) -> Draft:
+        """One turn drafted right here, for `ask`, the evals and tests: no queue, no workers."""
+        if conversation_id is None:
+            conversation_id, _ = self.start_conversation(verified_email=email)
+        receipt = self.receive(conversation_id, text, channel=channel, enqueue=False)
+        if not receipt.queued:
+            return self.stored_draft(receipt.turn_id)
+        while True:
+            try:
+                drafted = self.draft(receipt.turn_id)
+            except Exception:
+                continue  # the next attempt, until the last one stores a pending draft
+            return drafted or self.stored_draft(receipt.turn_id)
+
+    # What the customer gets ------------------------------------------------------------
+
+    def outcome(self, turn_id: int) -> Outcome | None:
+        """The stored answer to a turn, or None while it is still being drafted."""
+        with self.sessions() as session:
+            row = session.scalar(select(DraftRow).where(DraftRow.turn_id == turn_id))
+            if row is None:
+                return None
+            if row.status == DraftStatus.SENT:
+                reply = session.scalar(select(Message).where(Message.draft_id == row.id))
+                return Outcome(
+                    message_id=row.message_id,
+                    status=DraftStatus.SENT,
+                    reply=Reply(message_id=reply.id, text=reply.text, citations=row.citations),
+                )
+            wait = expected_wait_minutes(session, self.settings.review_sla_minutes)
+            return Outcome(
+                message_id=row.message_id,
+                status=DraftStatus.PENDING,
+                expected_wait_minutes=wait,
+            )
+
+    def stored_draft(self, turn_id: int) -> Draft:
+        with self.sessions() as session:
+            row = session.scalar(select(DraftRow).where(DraftRow.turn_id == turn_id))
+            return Draft(
+                decision=row.decision,
+                reply=row.reply,
+                confidence=row.confidence,
+                reasons=row.reasons,
+                citations=row.citations,
+                tool_calls=row.tool_calls,
+                ticket_id=row.ticket_id,
+                priority=row.priority,
+                language=row.language,
+                usage=row.usage,
+                latency_ms=row.latency_ms,
+                conversation_id=row.conversation_id,
+                draft_id=row.id,
+            )
+
+    # An operator decides ---------------------------------------------------------------
+
+    def decide(
+        self,
+        draft_id: int,
+        *,
+        operator_id: int,
+        action: Action,
+        text: str | None = None,
+        reason: str | None = None,
+    ) -> Review:
+        decided = review(
+            self.sessions,
+            self.settings,
+            draft_id=draft_id,
+            operator_id=operator_id,
+            action=action,
+            text=text,
+            reason=reason,
+            embedder=lambda: self.agent.retriever.embedder,
+        )
+        self.events.append(conversation_key(decided.conversation_id), {"draft_id": draft_id})
+        return decided.review
+
+
+class TurnGaveUp(RuntimeError):
+    pass
+
+
+def _one_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:300]}" if text else type(error).__name__

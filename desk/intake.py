@@ -1,0 +1,91 @@
+"""A customer message arrives: it and its turn are committed together before anything else.
+
+Nothing that happens afterwards (a dead model, a killed worker, a full queue) can
+lose the message: the turn row says what is still owed to the customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from agent.draft import Decision, Draft, Reason, ReasonCode
+from agent.gate import priority
+from agent.language import detect_language
+from agent.policy import raised_flags
+from agent.prompts import render
+from desk.drafting import record
+from settings import Settings
+from store.models import Author, Channel, Conversation, Message, Turn, TurnStatus
+
+OPEN_TURNS = (TurnStatus.RECEIVED, TurnStatus.DRAFTING)
+
+
+class MessageTooLong(ValueError):
+    pass
+
+
+class UnknownConversation(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Receipt:
+    conversation_id: str
+    message_id: int
+    turn_id: int
+    # False when the desk was too busy to draft: the message already has a pending draft.
+    queued: bool
+
+
+def receive(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    *,
+    conversation_id: str,
+    text: str,
+    channel: Channel,
+    contact_email: str | None = None,
+) -> Receipt:
+    if len(text) > settings.max_message_chars:
+        raise MessageTooLong(
+            f"the message has {len(text)} characters; max {settings.max_message_chars}"
+        )
+    with sessions.begin() as session:
+        if session.get(Conversation, conversation_id) is None:
+            raise UnknownConversation(f"no conversation {conversation_id}")
+        message = Message(conversation_id=conversation_id, author=Author.CUSTOMER, text=text)
+        session.add(message)
+        session.flush()
+        waiting = session.scalar(select(func.count(Turn.id)).where(Turn.status.in_(OPEN_TURNS)))
+        turn = Turn(
+            conversation_id=conversation_id,
+            message_id=message.id,
+            status=TurnStatus.RECEIVED,
+            channel=channel,
+            contact_email=contact_email,
+        )
+        session.add(turn)
+        session.flush()
+        busy = waiting >= settings.max_pending_turns
+        if busy:
+            record(session, turn, _over_capacity(text, waiting))
+        return Receipt(conversation_id, message.id, turn.id, queued=not busy)
+
+
+def _over_capacity(text: str, waiting: int) -> Draft:
+    """An honest holding reply for review instead of a place at the end of a long line."""
+    reason = Reason(
+        code=ReasonCode.CAPACITY,
+        text=f"{waiting} messages were already waiting for the assistant, so a person answers.",
+    )
+    return Draft(
+        decision=Decision.REVIEW,
+        reply=render("fallback_reply"),
+        confidence=0.0,
+        reasons=[reason],
+        priority=priority(text, raised_flags(text), 0.0, 0.0),
+        language=detect_language(text),
+    )

@@ -1,0 +1,82 @@
+"""The task queue that drafts turns: huey, on SQLite in the data dir or on Redis.
+
+The queue only says "look at turn N"; the turns table says what is owed. A job lost
+with a killed worker is found again by the recovery sweep, which runs when workers
+start and every minute after.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from huey import RedisHuey, SqliteHuey, crontab
+from huey.consumer import Consumer
+
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _QuietConsumer(Consumer):
+    """A consumer inside a process that owns its signals (gunicorn, the CLI, tests)."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+class JobQueue:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        draft_turn: Callable[[int], None],
+        recover: Callable[[], int],
+    ) -> None:
+        if settings.redis_url:
+            self.huey = RedisHuey(
+                settings.job_queue, url=settings.redis_url, blocking=True, results=False
+            )
+        else:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.huey = SqliteHuey(
+                settings.job_queue, filename=str(settings.data_dir / "jobs.db"), results=False
+            )
+        self._recover = recover
+        # Retries with backoff for a turn that failed; the last failure becomes a pending draft.
+        self._draft = self.huey.task(
+            retries=settings.turn_attempts - 1,
+            retry_delay=settings.turn_retry_seconds,
+            retry_backoff=2,
+            name="draft_turn",
+        )(draft_turn)
+        self.huey.periodic_task(crontab(minute="*"), name="recover_turns")(recover)
+        self._consumer: Consumer | None = None
+
+    def enqueue(self, turn_id: int) -> None:
+        self._draft(turn_id)
+
+    def start_workers(self, count: int) -> None:
+        """Worker threads in this process; recovers left-over turns first."""
+        if self._consumer is not None or count < 1:
+            return
+        try:
+            self._recover()
+        except Exception:  # a recovery failure must not stop the workers; the next sweep retries
+            log.exception("recovering unfinished turns failed")
+        self._consumer = _QuietConsumer(
+            self.huey,
+            workers=count,
+            worker_type="thread",
+            periodic=True,
+            initial_delay=0.05,
+            max_delay=0.5,
+            check_worker_health=False,
+        )
+        self._consumer.start()
+        log.info("%d job workers started", count)
+
+    def stop_workers(self, graceful: bool = True) -> None:
+        if self._consumer is not None:
+            self._consumer.stop(graceful=graceful)
+            self._consumer = None

@@ -1,0 +1,1 @@
+"""The prompts as Jinja files (*.j2), rendered by agent.prompts."""
