@@ -2,15 +2,16 @@
 
 The queue only says "look at turn N"; the turns table says what is owed. A job lost
 with a killed worker is found again by the recovery sweep, which runs when workers
-start and every minute after.
+start and then every half lease.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
 from settings import Settings
@@ -50,8 +51,9 @@ class JobQueue:
             retry_backoff=2,
             name="draft_turn",
         )(draft_turn)
-        self.huey.periodic_task(crontab(minute="*"), name="recover_turns")(recover)
+        self._sweep_seconds = max(1.0, min(60.0, settings.turn_lease_seconds / 2))
         self._consumer: Consumer | None = None
+        self._stop = threading.Event()
 
     def enqueue(self, turn_id: int) -> None:
         self._draft(turn_id)
@@ -60,15 +62,14 @@ class JobQueue:
         """Worker threads in this process; recovers left-over turns first."""
         if self._consumer is not None or count < 1:
             return
-        try:
-            self._recover()
-        except Exception:  # a recovery failure must not stop the workers; the next sweep retries
-            log.exception("recovering unfinished turns failed")
+        self._stop.clear()
+        self._sweep()
+        threading.Thread(target=self._sweeper, name="turn-sweeper", daemon=True).start()
         self._consumer = _QuietConsumer(
             self.huey,
             workers=count,
             worker_type="thread",
-            periodic=True,
+            periodic=False,
             initial_delay=0.05,
             max_delay=0.5,
             check_worker_health=False,
@@ -76,7 +77,18 @@ class JobQueue:
         self._consumer.start()
         log.info("%d job workers started", count)
 
+    def _sweeper(self) -> None:
+        while not self._stop.wait(self._sweep_seconds):
+            self._sweep()
+
+    def _sweep(self) -> None:
+        try:
+            self._recover()
+        except Exception:  # a failed sweep must not stop the workers; the next one retries
+            log.exception("recovering unfinished turns failed")
+
     def stop_workers(self, graceful: bool = True) -> None:
+        self._stop.set()
         if self._consumer is not None:
             self._consumer.stop(graceful=graceful)
             self._consumer = None
