@@ -21,13 +21,14 @@ demo:
 	$(MAKE) install EXTRAS=local,model-0-5b,model-1-5b,dev
 	$(BIN)/support-agent demo
 
-# Debian packages the tests use: a PostgreSQL server (started by the tests themselves)
-# and Chromium with its WebDriver for the browser tests.
+# Debian packages the tests use: PostgreSQL and Redis servers (started by the tests
+# themselves) and Chromium with its WebDriver for the browser tests.
 system-packages:
 	@{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
+	  && command -v redis-server >/dev/null \
 	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-	       apt-get install -y -q postgresql chromium chromium-driver; }
+	       apt-get install -y -q postgresql redis-server chromium chromium-driver; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,7 @@ bench:
 	$(BIN)/python bench/bench_kb.py
 	$(BIN)/python bench/bench_agent.py
 	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_load.py
 
 clean:
 	rm -rf $(VENV) var .cache

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.turn import Agent
+from agent.turn import TurnInput
+from desk import Desk
 from evals.datasets import load_suite
 from ingestion.sync import sync
 from kb.retrieval import Retriever
@@ -63,10 +64,10 @@ def _register_instant_llm() -> None:
 
 def bench_overhead(settings: Settings, turns: int) -> dict:
     _register_instant_llm()
-    agent = Agent(settings.model_copy(update={"llm_model": "instant/x"}))
-    retriever: Retriever = agent.retriever
+    desk = Desk(settings.model_copy(update={"llm_model": "instant/x"}))
+    retriever: Retriever = desk.agent.retriever
     questions = _questions()
-    agent.answer("warm up")
+    desk.ask("warm up")
     overhead, floor = [], []
     for n in range(turns):
         question = questions[n % len(questions)]
@@ -74,15 +75,15 @@ def bench_overhead(settings: Settings, turns: int) -> dict:
         retriever.search(question, k=4)
         floor.append(time.perf_counter() - started)
         started = time.perf_counter()
-        agent.answer(question)
+        desk.ask(question)
         overhead.append(time.perf_counter() - started)
     return {"overhead": _percentiles(overhead), "retrieval": _percentiles(floor)}
 
 
 def bench_local(settings: Settings, model: str, count: int) -> dict:
-    agent = Agent(settings.model_copy(update={"llm_model": model}))
+    agent = Desk(settings.model_copy(update={"llm_model": model})).agent
     questions = _questions()[:count]
-    agent.answer("warm up: do you ship to Canada?")
+    agent.decide(TurnInput(text="warm up: do you ship to Canada?"))
     totals, first_tokens, decisions = [], [], []
     for question in questions:
         started = time.perf_counter()
@@ -92,7 +93,7 @@ def bench_local(settings: Settings, model: str, count: int) -> dict:
             if not first:
                 first.append(time.perf_counter() - started)
 
-        draft = agent.answer(question, on_token=on_token)
+        draft = agent.decide(TurnInput(text=question), on_token=on_token)
         totals.append(time.perf_counter() - started)
         first_tokens.append(first[0] if first else totals[-1])
         decisions.append(draft.decision)

@@ -81,16 +81,17 @@ def main() -> None:
         load_sample_shop(settings, progress=False)
         _register_instant_llm()
         app = create_app(settings)
-        agent = app.extensions["support"].agent
+        desk = app.extensions["support"].desk
         questions = _questions()
-        agent.answer("warm up")
+        desk.ask("warm up")
 
         direct = []
         for n in range(args.clients * args.messages // 2):
             started = time.perf_counter()
-            agent.answer(questions[n % len(questions)])
+            desk.ask(questions[n % len(questions)])
             direct.append(time.perf_counter() - started)
 
+        desk.jobs.start_workers(args.clients)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()

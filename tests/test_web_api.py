@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -93,6 +94,28 @@ def test_a_flagged_message_is_never_streamed(client):
     events = sse_events(response.get_data())
     assert [name for name, _ in events] == ["result"]
     assert events[0][1]["status"] == "pending"
+
+
+def test_a_reply_that_outlasts_the_wait_still_reaches_the_customer(web_data_dir, web_retriever):
+    # No job worker runs yet: the request cannot wait for the reply, but the message is owed.
+    app = make_app(web_data_dir, web_retriever, MODEL, workers=0, reply_wait_seconds=0.2)
+    client = app.test_client()
+    conversation, auth = start(client)
+    script(MODEL, [RETURN_ANSWER, "YES"])
+    response = send(client, conversation, auth, "How long do I have to send something back?")
+    assert response.status_code == 200
+    assert response.json["status"] == "pending" and response.json["drafting"] is True
+    url = f"/api/v1/conversations/{conversation}/messages?after=0"
+    assert client.get(url, headers=auth).json["pending"] is True
+    app.extensions["support"].desk.jobs.start_workers(1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = client.get(url, headers=auth).json
+        if not state["pending"]:
+            break
+        time.sleep(0.1)
+    assert [m["author"] for m in state["messages"]] == ["customer", "agent"]
+    assert "30 days" in state["messages"][1]["text"]
 
 
 def test_the_event_stream_delivers_new_messages_after_the_cursor(client, monkeypatch):

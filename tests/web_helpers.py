@@ -24,7 +24,9 @@ RETURN_ANSWER = (
 running: list[Desk] = []
 
 
-def make_app(data_dir: Path, retriever: Retriever, model: str, **overrides) -> Flask:
+def make_app(
+    data_dir: Path, retriever: Retriever, model: str, workers: int = 2, **overrides
+) -> Flask:
     values = {
         # Apps of one module share a data dir: each gets its own queue, as two shops would.
         "job_queue": f"test-{uuid.uuid4().hex[:8]}",
@@ -39,7 +41,7 @@ def make_app(data_dir: Path, retriever: Retriever, model: str, **overrides) -> F
     app = create_app(settings, desk)
     app.config["TESTING"] = True
     # Turns are drafted by real job workers, threads of this process, as under serve.
-    desk.jobs.start_workers(2)
+    desk.jobs.start_workers(workers)
     running.append(desk)
     return app
 

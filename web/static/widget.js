@@ -215,11 +215,17 @@
             streamed += data.text;
             provisional.firstChild.textContent = streamed;
             scroll();
+          } else if (name === "retry" && provisional) {
+            streamed = "";  /* that attempt failed; the next one writes the reply anew */
+            provisional.firstChild.textContent = "…";
           } else if (name === "result") {
             mine.dataset.id = data.message_id;
             seen[data.message_id] = true;
             if (data.status === "sent") {
               show({ id: data.reply.message_id, author: "agent", text: data.reply.text, citations: data.reply.citations });
+            } else if (data.drafting) {
+              dropProvisional();  /* the reply arrives through the event stream */
+              say("Still working on your answer: it will appear here.");
             } else {
               dropProvisional();
               waitNotice(data.expected_wait_minutes);
