@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from desk import Desk
-from store.models import Order
+from desk.events import turn_key
+from store.models import Channel, Order
 from tests.conftest import TEST_LLM, run_cli, shop_settings
 
 pytestmark = pytest.mark.model
@@ -83,11 +84,13 @@ def test_ask_cli_prints_the_draft_json(shop_dir, monkeypatch):
 
 
 def test_the_reply_streams_token_by_token(agent):
-    pieces = []
-    draft = agent.ask(
-        "Do you ship to Canada, and how long does it take?", on_token=pieces.append
-    )
+    conversation, _ = agent.start_conversation()
+    question = "Do you ship to Canada, and how long does it take?"
+    receipt = agent.receive(conversation, question, channel=Channel.WIDGET, enqueue=False)
+    draft = agent.draft(receipt.turn_id, stream=True)
     _show("stream", draft)
+    events = agent.events.read(turn_key(receipt.turn_id), "0", timeout=0)
+    pieces = [item["text"] for _, item in events if item["kind"] == "token"]
     assert len(pieces) >= 5
     streamed = "".join(pieces)
     assert draft.reply and draft.reply.split()[0] in streamed

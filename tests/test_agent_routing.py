@@ -290,9 +290,7 @@ def test_priority_rises_with_urgency_and_customer_value(agent):
     script("scripted/main", ["Thanks for asking!", "NO"])
     calm = agent().ask("Do you sell gift cards?")
     script("scripted/main", ["I'm sorry.", "NO"])
-    furious = agent().ask(
-        "My lawyer says this is fraud, I need my refund TODAY", email=best.email
-    )
+    furious = agent().ask("My lawyer says this is fraud, I need my refund TODAY", email=best.email)
     assert furious.priority > calm.priority * 2
 
 
