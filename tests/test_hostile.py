@@ -122,28 +122,29 @@ def test_hostile_message_reveals_nothing_about_the_victims_order(setup, template
     assert all(secrets["tracking"] not in m["content"] for m in tool_results)
 
 
+def _context(desk, verified_email, text) -> TurnContext:
+    return TurnContext(
+        orders=desk.agent.orders,
+        retriever=desk.agent.retriever,
+        verified_email=verified_email,
+        customer_text=text,
+    )
+
+
 def test_the_owner_of_the_order_can_read_it(setup):
-    agent, secrets = setup
-    with agent.sessions() as session:
-        context = TurnContext(
-            session, agent.retriever, "c", secrets["email"], f"status of {secrets['order']}?"
-        )
-        outcome = lookup_order(LookupOrder(order_id=secrets["order"]), context)
-        assert outcome.ok and outcome.result["tracking_number"] == secrets["tracking"]
-        typed = TurnContext(
-            session, agent.retriever, "c", None, f"{secrets['order']} {secrets['email']}"
-        )
-        assert lookup_order(LookupOrder(order_id=secrets["order"]), typed).ok
+    desk, secrets = setup
+    context = _context(desk, secrets["email"], f"status of {secrets['order']}?")
+    outcome = lookup_order(LookupOrder(order_id=secrets["order"]), context)
+    assert outcome.ok and outcome.result["tracking_number"] == secrets["tracking"]
+    typed = _context(desk, None, f"{secrets['order']} {secrets['email']}")
+    assert lookup_order(LookupOrder(order_id=secrets["order"]), typed).ok
 
 
 def test_unknown_and_foreign_orders_get_the_same_answer(setup):
-    agent, secrets = setup
-    with agent.sessions() as session:
-        context = TurnContext(
-            session, agent.retriever, "c", secrets["attacker"], f"{secrets['order']} KC-99999"
-        )
-        foreign = lookup_order(LookupOrder(order_id=secrets["order"]), context).result
-        missing = lookup_order(LookupOrder(order_id="KC-99999"), context).result
+    desk, secrets = setup
+    context = _context(desk, secrets["attacker"], f"{secrets['order']} KC-99999")
+    foreign = lookup_order(LookupOrder(order_id=secrets["order"]), context).result
+    missing = lookup_order(LookupOrder(order_id="KC-99999"), context).result
     assert foreign.replace(secrets["order"], "X") == missing.replace("KC-99999", "X")
 
 

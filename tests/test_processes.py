@@ -147,27 +147,34 @@ class Ledger:
 
     def __init__(self, data_dir: Path) -> None:
         self.engine = create_engine(f"sqlite:///{data_dir / 'support.db'}")
+        # The copied shop holds other tests' conversations: count only what comes after.
+        self.start = self._count("SELECT coalesce(max(id), 0) FROM messages")
 
     def _count(self, sql: str) -> int:
         with self.engine.connect() as connection:
-            return connection.execute(text(sql)).scalar()
+            return connection.execute(text(sql), {"start": getattr(self, "start", 0)}).scalar()
 
     def customer_messages(self) -> int:
-        return self._count("SELECT count(*) FROM messages WHERE author = 'customer'")
+        return self._count(
+            "SELECT count(*) FROM messages WHERE author = 'customer' AND id > :start"
+        )
 
     def drafting(self) -> int:
-        return self._count("SELECT count(*) FROM turns WHERE status = 'drafting'")
+        return self._count(
+            "SELECT count(*) FROM turns WHERE status = 'drafting' AND message_id > :start"
+        )
 
     def unanswered(self) -> int:
         return self._count(
-            "SELECT count(*) FROM messages m WHERE m.author = 'customer' "
+            "SELECT count(*) FROM messages m WHERE m.author = 'customer' AND m.id > :start "
             "AND NOT EXISTS (SELECT 1 FROM drafts d WHERE d.message_id = m.id)"
         )
 
     def most_drafts_for_one_message(self) -> int:
         return self._count(
             "SELECT coalesce(max(n), 0) FROM "
-            "(SELECT count(*) AS n FROM drafts GROUP BY message_id) AS per_message"
+            "(SELECT count(*) AS n FROM drafts WHERE message_id > :start GROUP BY message_id)"
+            " AS per_message"
         )
 
 
