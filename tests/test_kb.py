@@ -142,3 +142,18 @@ def test_kb_search_cli_single_query_and_query_file(shop_settings, tmp_path, monk
     assert [line["id"] for line in lines] == ["q1", "q2"]
     assert all(len(line["hits"]) == 2 for line in lines)
     assert f"{queries}:2" in result.stderr
+
+
+def test_concurrent_queries_each_get_their_own_embedding(retriever):
+    """Queries of concurrent turns are encoded together, and each gets its own vector back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    embedder = retriever.embedder
+    texts = [f"question number {n} about {word}" for n, word in enumerate("abcdefghijkl")]
+    alone = {text: embedder.embed([text])[0] for text in texts}
+    with ThreadPoolExecutor(len(texts)) as pool:
+        together = dict(zip(texts, pool.map(lambda t: embedder.embed([t])[0], texts), strict=True))
+    for text in texts:
+        assert np.allclose(alone[text], together[text], atol=1e-4), text

@@ -175,14 +175,19 @@ def post_message(conversation_id: str):
     svc = services()
     with svc.sessions() as session:
         _open(session, conversation_id)
+    streamed = request.accept_mimetypes.best == "text/event-stream"
     try:
         receipt = svc.desk.receive(
-            conversation_id, body.text, channel=Channel.WIDGET, contact_email=body.email
+            conversation_id,
+            body.text,
+            channel=Channel.WIDGET,
+            contact_email=body.email,
+            stream=streamed,
         )
     except MessageTooLong as error:
         raise ApiError(413, "message_too_long", str(error)) from None
     wait = svc.settings.reply_wait_seconds
-    if request.accept_mimetypes.best == "text/event-stream":
+    if streamed:
         events = (_sse(*event) for event in widget.stream(svc.desk, receipt, wait))
         return Response(events, mimetype="text/event-stream", headers=_stream_headers())
     return jsonify(widget.result(receipt, widget.wait(svc.desk, receipt, wait)))
