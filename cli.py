@@ -214,7 +214,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     """Load the sample shop (idempotent), create a demo operator, then serve."""
     import secrets
 
-    from ingestion.sample_shop import SHOP_NAME, load_sample_shop
+    from desk.sample_shop import SHOP_NAME, load_sample_shop
     from server import serve as run
     from store.db import session_factory
     from store.operators import set_operator

@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         32, ge=1, le=512, description="Threads per web process (each open stream holds one)."
     )
     job_workers: int = Field(
-        2, ge=0, le=256, description="Turn-drafting threads inside each serve process (0: none)."
+        8, ge=0, le=256, description="Turn-drafting threads inside each serve process (0: none)."
     )
     max_pending_turns: int = Field(
         100, ge=1, description="Turns waiting for drafting beyond which a person answers."

@@ -1,3 +1,3 @@
-"""The agent: the LLM behind litellm, tools, the confidence gate and routing."""
+"""The agent: decisions only. Given a message, history, identity and knowledge, a draft."""
 
 import settings  # noqa: F401  (sets the offline environment before litellm is imported)

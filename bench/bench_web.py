@@ -24,7 +24,7 @@ from pathlib import Path
 from bench_agent import _percentiles, _questions, _register_instant_llm
 from werkzeug.serving import make_server
 
-from ingestion.sample_shop import SHOP_NAME, load_sample_shop
+from desk.sample_shop import SHOP_NAME, load_sample_shop
 from server import create_app
 from settings import Settings
 

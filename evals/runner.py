@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 from agent.draft import ReasonCode
 from desk import Desk
+from desk.sample_shop import SHOP_NAME, load_sample_shop
 from evals.calibration import calibrate, correctness
 from evals.datasets import DATASETS, Case, load_suite
 from evals.metrics import citation_validity, summarize, violations
 from evals.ragas_metrics import RagasScorer
 from evals.results import Calibration, CaseResult, Report, ToolCall
-from ingestion.sample_shop import SHOP_NAME, load_sample_shop
 from kb.retrieval import Retriever
 from settings import Settings
 from store.models import Channel

@@ -57,7 +57,7 @@ import importlib, json, sys
 
 names = [
     "cli", "settings", "doctor", "server", "agent", "agent.prompts", "llm", "kb",
-    "ingestion", "ingestion.sample_shop", "evals", "evals.datasets", "evals.baseline",
+    "ingestion", "desk.sample_shop", "evals", "evals.datasets", "evals.baseline",
     "store", "store.db", "store.migrations", "web", "prompts", "sample_shop",
 ]
 modules = {name: importlib.import_module(name) for name in names}
@@ -65,7 +65,7 @@ modules = {name: importlib.import_module(name) for name in names}
 from agent.prompts import PROMPTS_DIR, _environment
 from evals.baseline import BASELINE, load_baseline
 from evals.datasets import DATASETS, load_suite
-from ingestion.sample_shop import FOLDER
+from desk.sample_shop import FOLDER
 from store.db import MIGRATIONS
 
 app = modules["server"].create_app()

@@ -220,6 +220,20 @@ def test_the_whole_server_killed_mid_turn_answers_each_message_once_after_a_rest
         _answered_once(ledger, len(QUESTIONS), log)
 
 
+def test_a_server_stopped_with_sigterm_finishes_the_turns_it_is_drafting(data_dir, stub, tmp_path):
+    port, log = _free_port(), tmp_path / "processes.log"
+    ledger = Ledger(data_dir)
+    env = _env(data_dir, stub, job_workers="2")
+    with _process("serve", "--port", str(port), env=env, log=log) as server:
+        _wait_until(lambda: _up(port), "the web server", log=log)
+        _converse(port, QUESTIONS[0])
+        _wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    assert ledger.unanswered() == 0, log.read_text()[-3000:]
+    assert ledger.most_drafts_for_one_message() == 1
+
+
 @pytest.fixture
 def redis_url(tmp_path):
     if not shutil.which("redis-server"):
