@@ -144,12 +144,8 @@ def release(sessions: sessionmaker[Session], turn_id: int, error: str) -> None:
         )
 
 
-def failed(text: str, error: str, attempts: int) -> Draft:
-    """The draft of a turn that could not be drafted: a holding reply, for a person to answer."""
-    reason = Reason(
-        code=ReasonCode.TURN_FAILED,
-        text=f"The assistant could not draft a reply ({attempts} attempts): {error}",
-    )
+def holding(text: str, reason: Reason) -> Draft:
+    """A holding reply for a person to answer: a turn the assistant did not or could not draft."""
     return Draft(
         decision=Decision.REVIEW,
         reply=render("fallback_reply"),
@@ -158,6 +154,12 @@ def failed(text: str, error: str, attempts: int) -> Draft:
         priority=priority(text, raised_flags(text), 0.0, 0.0),
         language=detect_language(text),
     )
+
+
+def failed(text: str, error: str, attempts: int) -> Draft:
+    """The draft of a turn that could not be drafted, with the last error."""
+    reason = f"The assistant could not draft a reply ({attempts} attempts): {error}"
+    return holding(text, Reason(code=ReasonCode.TURN_FAILED, text=reason))
 
 
 def stale(sessions: sessionmaker[Session], *, received_before_seconds: float) -> list[int]:

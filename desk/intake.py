@@ -11,12 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from agent.draft import Decision, Draft, Reason, ReasonCode
-from agent.gate import priority
-from agent.language import detect_language
-from agent.policy import raised_flags
-from agent.prompts import render
-from desk.drafting import record
+from agent.draft import Draft, Reason, ReasonCode
+from desk.drafting import holding, record
 from settings import Settings
 from store.models import Author, Channel, Conversation, Message, Turn, TurnStatus
 
@@ -77,15 +73,5 @@ def receive(
 
 def _over_capacity(text: str, waiting: int) -> Draft:
     """An honest holding reply for review instead of a place at the end of a long line."""
-    reason = Reason(
-        code=ReasonCode.CAPACITY,
-        text=f"{waiting} messages were already waiting for the assistant, so a person answers.",
-    )
-    return Draft(
-        decision=Decision.REVIEW,
-        reply=render("fallback_reply"),
-        confidence=0.0,
-        reasons=[reason],
-        priority=priority(text, raised_flags(text), 0.0, 0.0),
-        language=detect_language(text),
-    )
+    reason = f"{waiting} messages were already waiting for the assistant, so a person answers."
+    return holding(text, Reason(code=ReasonCode.CAPACITY, text=reason))
