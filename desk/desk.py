@@ -21,16 +21,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agent.draft import Draft
 from agent.turn import Agent
-from desk import drafting, intake
+from desk import drafting, intake, transcripts
 from desk.events import Events, conversation_key, events_for, turn_key
 from desk.jobs import JobQueue
 from desk.orders import OrderBook
 from desk.review import Action, review
 from kb.retrieval import Retriever
 from settings import Settings
-from store.conversations import start_conversation
+from store.conversations import authorized, start_conversation
 from store.db import session_factory
-from store.models import Channel, DraftStatus, Message, Review, Turn, TurnStatus
+from store.models import Channel, Conversation, DraftStatus, Message, Review, Turn, TurnStatus
 from store.models import Draft as DraftRow
 from store.queue import expected_wait_minutes
 
@@ -88,6 +88,20 @@ class Desk:
         with self.sessions() as session:
             conversation, token = start_conversation(session, verified_email=verified_email)
             return conversation.id, token
+
+    def opens(self, conversation_id: str, token: str) -> bool:
+        """Whether `token` is the bearer token of that conversation (and it exists)."""
+        with self.sessions() as session:
+            return authorized(session, conversation_id, token) is not None
+
+    def transcript(self, conversation_id: str, *, after: int = 0) -> transcripts.Transcript:
+        with self.sessions() as session:
+            return transcripts.transcript(session, conversation_id, after)
+
+    def rate(self, conversation_id: str, *, score: int, comment: str | None) -> None:
+        with self.sessions.begin() as session:
+            conversation = session.get(Conversation, conversation_id)
+            conversation.csat_score, conversation.csat_comment = score, comment
 
     # A customer message arrives --------------------------------------------------------
 

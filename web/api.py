@@ -16,16 +16,11 @@ from typing import TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from channels import widget
 from desk import MessageTooLong
 from desk.events import conversation_key
-from desk.intake import OPEN_TURNS
-from store.conversations import authorized, messages_after
-from store.models import Channel, Conversation, DraftStatus, Message, Turn
-from store.models import Draft as DraftRow
+from store.models import Channel
 from web.limits import limiter
 from web.services import services
 
@@ -95,12 +90,10 @@ def _token() -> str:
     return header[7:].strip()
 
 
-def _open(session: Session, conversation_id: str) -> Conversation:
-    conversation = authorized(session, conversation_id, _token())
-    if conversation is None:
+def _open(conversation_id: str) -> None:
+    if not services().desk.opens(conversation_id, _token()):
         # The same answer for an unknown id and a wrong token: ids cannot be probed.
         raise ApiError(403, "forbidden", "this token does not open that conversation")
-    return conversation
 
 
 def _verified(body: StartConversation, secret: str | None) -> str | None:
@@ -112,36 +105,6 @@ def _verified(body: StartConversation, secret: str | None) -> str | None:
     if not hmac.compare_digest(expected, body.signature):
         raise ApiError(403, "bad_signature", "the email's signature does not match")
     return body.email
-
-
-def _message_json(message: Message, drafts: dict[int, DraftRow]) -> dict:
-    draft = drafts.get(message.draft_id) if message.draft_id else None
-    return {
-        "id": message.id,
-        "author": message.author,
-        "text": message.text,
-        "created_at": message.created_at.isoformat() + "Z",
-        "citations": draft.citations if draft else [],
-    }
-
-
-def _conversation_state(session: Session, conversation_id: str, after: int) -> dict:
-    messages = messages_after(session, conversation_id, after)
-    ids = {m.draft_id for m in messages if m.draft_id}
-    drafts = {d.id: d for d in session.scalars(select(DraftRow).where(DraftRow.id.in_(ids)))}
-    # A reply is owed while a draft waits for a person or a turn waits for a worker.
-    waiting = session.scalar(
-        select(DraftRow.id).where(
-            DraftRow.conversation_id == conversation_id, DraftRow.status == DraftStatus.PENDING
-        )
-    ) or session.scalar(
-        select(Turn.id).where(Turn.conversation_id == conversation_id, Turn.status.in_(OPEN_TURNS))
-    )
-    return {
-        "messages": [_message_json(m, drafts) for m in messages],
-        "cursor": messages[-1].id if messages else after,
-        "pending": waiting is not None,
-    }
 
 
 @api.post("/conversations")
@@ -173,8 +136,7 @@ def post_message(conversation_id: str):
     """Store the message and its turn, then answer with the reply once a worker drafted it."""
     body = _parse(PostMessage)
     svc = services()
-    with svc.sessions() as session:
-        _open(session, conversation_id)
+    _open(conversation_id)
     streamed = request.accept_mimetypes.best == "text/event-stream"
     try:
         receipt = svc.desk.receive(
@@ -198,9 +160,8 @@ def list_messages(conversation_id: str):
     after = request.args.get("after", "0")
     if not after.isdigit():
         raise ApiError(400, "invalid_request", "after: expected a message id (an integer)")
-    with services().sessions() as session:
-        _open(session, conversation_id)
-        return jsonify(_conversation_state(session, conversation_id, int(after)))
+    _open(conversation_id)
+    return jsonify(services().desk.transcript(conversation_id, after=int(after)).model_dump())
 
 
 @api.get("/conversations/<conversation_id>/events")
@@ -210,8 +171,7 @@ def events(conversation_id: str) -> Response:
     if not after.isdigit():
         raise ApiError(400, "invalid_request", "after: expected a message id (an integer)")
     svc = services()
-    with svc.sessions() as session:
-        _open(session, conversation_id)
+    _open(conversation_id)
 
     def stream() -> Iterator[str]:
         cursor, quiet_since = int(after), time.monotonic()
@@ -220,12 +180,11 @@ def events(conversation_id: str) -> Response:
         key = conversation_key(conversation_id)
         while time.monotonic() < deadline:
             seen = svc.desk.events.last(key)
-            with svc.sessions() as session:
-                state = _conversation_state(session, conversation_id, cursor)
-            for message in state["messages"]:
-                yield _sse("message", message, message["id"])
+            state = svc.desk.transcript(conversation_id, after=cursor)
+            for message in state.messages:
+                yield _sse("message", message.model_dump(), message.id)
                 quiet_since = time.monotonic()
-            cursor = state["cursor"]
+            cursor = state.cursor
             if time.monotonic() - quiet_since > KEEP_ALIVE_SECONDS:
                 yield ": keep-alive\n\n"
                 quiet_since = time.monotonic()
@@ -237,10 +196,8 @@ def events(conversation_id: str) -> Response:
 @api.post("/conversations/<conversation_id>/rating")
 def rate(conversation_id: str):
     body = _parse(Rating)
-    with services().sessions() as session:
-        conversation = _open(session, conversation_id)
-        conversation.csat_score, conversation.csat_comment = body.score, body.comment
-        session.commit()
+    _open(conversation_id)
+    services().desk.rate(conversation_id, score=body.score, comment=body.comment)
     return jsonify(ok=True)
 
 
