@@ -96,9 +96,28 @@ def _llm_tool_call(settings: Settings) -> str:
     return f"called {calls[0].function.name}({calls[0].function.arguments})"
 
 
+def _jobs(settings: Settings) -> str:
+    """The job queue that drafts turns answers: Redis when configured, else SQLite."""
+    if settings.redis_url:
+        from urllib.parse import urlsplit
+
+        import redis
+
+        redis.Redis.from_url(settings.redis_url, socket_timeout=5).ping()
+        where = urlsplit(settings.redis_url)
+        return f"Redis at {where.hostname}:{where.port or 6379} answers"
+    from huey import SqliteHuey
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "jobs.db"
+    waiting = SqliteHuey(settings.job_queue, filename=str(path)).pending_count()
+    return f"SQLite queue at {path}, {waiting} jobs waiting"
+
+
 CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
     ("data_dir", _data_dir),
     ("database", _database),
+    ("jobs", _jobs),
     ("chroma", _chroma),
     ("embeddings", _embeddings),
     ("llm", _llm_text),

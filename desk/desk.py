@@ -207,12 +207,14 @@ class Desk:
         receipt = self.receive(conversation_id, text, channel=channel, enqueue=False)
         if not receipt.queued:
             return self.stored_draft(receipt.turn_id)
-        while True:
+        # Each failed attempt is retried at once; the one past the last stores a pending draft.
+        for _ in range(self.settings.turn_attempts):
             try:
                 drafted = self.draft(receipt.turn_id)
             except Exception:
-                continue  # the next attempt, until the last one stores a pending draft
+                continue
             return drafted or self.stored_draft(receipt.turn_id)
+        return self.draft(receipt.turn_id) or self.stored_draft(receipt.turn_id)
 
     # What the customer gets ------------------------------------------------------------
 

@@ -17,6 +17,7 @@ EXPECTED_CHECKS = [
     "settings",
     "data_dir",
     "database",
+    "jobs",
     "chroma",
     "embeddings",
     "llm",
@@ -33,7 +34,19 @@ def test_doctor_passes_on_the_local_setup_and_prints_json():
     by_name = {check["name"]: check for check in checks}
     assert "384 dims" in by_name["embeddings"]["detail"]
     assert "lookup_order" in by_name["llm_tool_call"]["detail"]
+    assert "SQLite queue" in by_name["jobs"]["detail"]
     assert all(check["seconds"] >= 0 for check in checks)
+
+
+def test_an_unreachable_redis_fails_the_jobs_check_in_one_line(monkeypatch):
+    monkeypatch.setenv("SUPPORT_REDIS_URL", "redis://127.0.0.1:9/0")
+    from doctor import CHECKS, run_check
+    from settings import load_settings
+
+    load_settings.cache_clear()
+    check = run_check("jobs", dict(CHECKS)["jobs"], load_settings())
+    assert not check.ok
+    assert "127.0.0.1:9" in check.detail and "\n" not in check.detail
 
 
 class _RejectingProvider(BaseHTTPRequestHandler):

@@ -271,7 +271,7 @@ def test_health_readiness_and_metrics(client, web_data_dir, web_retriever):
     script(MODEL, ["ready"])
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.json
-    assert {c["name"] for c in ready.json["checks"]} == {"database", "chroma", "llm"}
+    assert {c["name"] for c in ready.json["checks"]} == {"database", "jobs", "chroma", "llm"}
 
     conversation, auth = start(client)
     script(MODEL, [RETURN_ANSWER, "YES"])

@@ -12,7 +12,7 @@ from web.services import services
 
 ops = Blueprint("ops", __name__)
 
-READY_CHECKS = ("database", "chroma", "llm")
+READY_CHECKS = ("database", "jobs", "chroma", "llm")
 # A readiness probe every few seconds must not cost an LLM call each time.
 CACHED = {"llm"}
 READY_CACHE_SECONDS = 30.0
