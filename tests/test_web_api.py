@@ -234,6 +234,25 @@ def test_messages_are_rate_limited_per_conversation(web_data_dir, web_retriever)
     assert fine.status_code == 200
 
 
+@pytest.mark.parametrize("hops", [0, 1])
+def test_behind_a_proxy_each_customer_is_limited_by_their_own_address(
+    web_data_dir, web_retriever, hops
+):
+    app = make_app(
+        web_data_dir, web_retriever, MODEL, proxy_hops=hops, rate_limit_conversations="2/minute"
+    )
+    client = app.test_client()
+
+    def start_from(address: str) -> int:
+        headers = {"X-Forwarded-For": address}
+        return client.post("/api/v1/conversations", json={}, headers=headers).status_code
+
+    assert [start_from("203.0.113.7") for _ in range(2)] == [201, 201]
+    assert start_from("203.0.113.7") == 429
+    # Another customer behind the same proxy: their own limit only if the proxy is trusted.
+    assert start_from("198.51.100.9") == (201 if hops else 429)
+
+
 def test_a_dead_llm_still_answers_pending_and_keeps_the_message(client, app):
     conversation, auth = start(client)
     script(MODEL, [server_error()] * 20)
