@@ -97,6 +97,33 @@ class Settings(BaseSettings):
         "12/minute", description="Customer messages per conversation (Flask-Limiter syntax)."
     )
 
+    public_url: str | None = Field(
+        None,
+        description="Where customers and operators reach this service (https://…); sets secure "
+        "cookies and the default CORS origin.",
+    )
+    ops_token: SecretStr | None = Field(
+        None, description="Bearer token for the details of /readyz and /metrics (else loopback)."
+    )
+    allowed_link_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated hosts that links in an unreviewed reply may point to.",
+    )
+    session_hours: float = Field(8.0, gt=0, description="Lifetime of an operator's login.")
+    rate_limit_messages_per_address: str = Field(
+        "60/minute", description="Customer messages per client address (Flask-Limiter syntax)."
+    )
+    max_streams_per_conversation: int = Field(
+        3, ge=1, description="Open event streams one conversation may hold."
+    )
+    max_streams_per_address: int = Field(
+        20, ge=1, description="Open event streams one client address may hold."
+    )
+    failed_lookup_limit: str = Field(
+        "5/hour",
+        description="Failed order lookups per client address, per email and per order "
+        "(limits syntax) before lookups are refused.",
+    )
     redis_url: str | None = Field(
         None,
         description="Redis (redis://host:port/db) for the job queue, rate limits and live events; "
@@ -129,7 +156,7 @@ class Settings(BaseSettings):
         0, ge=0, le=5, description="Reverse proxies in front of serve whose X-Forwarded-* count."
     )
 
-    @field_validator("llm_fallbacks", mode="before")
+    @field_validator("llm_fallbacks", "allowed_link_hosts", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
@@ -150,7 +177,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a redis:// or rediss:// URL")
         return value
 
-    @field_validator("chroma_url")
+    @field_validator("chroma_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
