@@ -29,6 +29,9 @@ class ReasonCode(StrEnum):
     ECHO = "echo"
     MALFORMED_REPLY = "malformed_reply"
     LOW_CONFIDENCE = "low_confidence"
+    GUEST_ORDER = "guest_order"
+    TICKET_ONLY_EVIDENCE = "ticket_only_evidence"
+    FOREIGN_LINK = "foreign_link"
     # Set by the desk, not the gate: the turn could not be drafted, or too many were waiting.
     TURN_FAILED = "turn_failed"
     CAPACITY = "capacity"
@@ -49,6 +52,8 @@ class Citation(BaseModel):
     title: str
     url: str | None = None
     snippet: str
+    # faq | article | ticket: only the help centre (faq, article) is ever shown to customers.
+    kind: str = "article"
 
 
 class ToolCallRecord(BaseModel):

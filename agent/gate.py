@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from agent.draft import Decision, Reason, ReasonCode, ToolCallRecord
 from agent.policy import Flag
@@ -25,6 +26,7 @@ MALFORMED = re.compile(
     r'^\s*[\[{]|<tool_call>|</?(?:knowledge|passage|tool_results)\b|"arguments"\s*:'
     r"|Customer message:"
 )
+LINK = re.compile(r"\bhttps?://[^\s<>()\[\]\"']{1,300}", re.IGNORECASE)
 URGENT_WORDS = re.compile(
     r"\burgent|\basap\b|right now|immediately|today|tomorrow|dringend|urgente|sofort", re.I
 )
@@ -50,6 +52,7 @@ def grounding(reply: str, evidence: str) -> float:
 
 
 def assess(
+    *,
     message: str,
     reply: str,
     hits: list[Hit],
@@ -58,10 +61,17 @@ def assess(
     tool_calls: list[ToolCallRecord],
     flags: list[Flag],
     threshold: float,
+    link_hosts: frozenset[str] = frozenset(),
+    guest: bool = False,
     handoff_reason: str | None = None,
     self_check: bool | None = None,
     llm_error: str | None = None,
 ) -> Assessment:
+    """The decision on one draft; `link_hosts` are the hosts its links may point to.
+
+    `guest` means the customer is not verified by the shop's server: their order
+    details are never sent without a person, so a guessed order number gains nothing.
+    """
     reasons = [
         Reason(code=ReasonCode.POLICY_FLAG, text=f"The customer {flag.reason}.", detail=flag.name)
         for flag in flags
@@ -91,6 +101,24 @@ def assess(
     grounded = grounding(reply, evidence)
     confidence = 0.4 * retrieval + 0.6 * grounded
 
+    if good_tools and guest:
+        because(
+            ReasonCode.GUEST_ORDER,
+            "Order details for a customer who is not signed in: a person checks who asks.",
+        )
+    evidence_hits = cited or hits[:2]
+    tickets_only = evidence_hits and all(hit.kind == "ticket" for hit in evidence_hits)
+    if reply.strip() and tickets_only and not good_tools:
+        because(
+            ReasonCode.TICKET_ONLY_EVIDENCE,
+            "The reply rests only on past tickets, not on the help centre.",
+        )
+    foreign = sorted({host for host in _link_hosts(reply) if host not in link_hosts})
+    if foreign:
+        because(
+            ReasonCode.FOREIGN_LINK,
+            "The reply links to a site that is not the shop's: " + ", ".join(foreign) + ".",
+        )
     if ORDER_NUMBER.search(message) and not any(c.name == "lookup_order" for c in good_tools):
         because(
             ReasonCode.ORDER_NOT_LOOKED_UP,
@@ -143,6 +171,10 @@ def assess(
             f"Confidence {confidence:.2f} is below the auto-send threshold {threshold:.2f}.",
         )
     return Assessment(Decision.REVIEW if reasons else Decision.SEND, confidence, reasons)
+
+
+def _link_hosts(text: str) -> set[str]:
+    return {(urlsplit(url).hostname or "").lower() for url in LINK.findall(text)}
 
 
 def _normal(text: str) -> str:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from urllib.parse import urlsplit
 
 import litellm
 from pydantic import BaseModel
@@ -119,15 +120,17 @@ class Agent:
         cited = [by_id[doc_id] for doc_id in cited_ids if doc_id in by_id]
         judge = partial(
             assess,
-            text,
-            reply,
-            context.hits,
-            cited,
-            invalid,
-            records,
-            flags,
-            self.settings.auto_send_threshold,
-            context.handoff_reason,
+            message=text,
+            reply=reply,
+            hits=context.hits,
+            cited=cited,
+            invalid_citations=invalid,
+            tool_calls=records,
+            flags=flags,
+            threshold=self.settings.auto_send_threshold,
+            link_hosts=self._link_hosts(context.hits),
+            guest=turn.verified_email is None,
+            handoff_reason=context.handoff_reason,
         )
         assessment = judge(llm_error=llm_error)
         if assessment.decision == Decision.SEND and not self._self_check(
@@ -157,6 +160,12 @@ class Agent:
             ),
             model=model,
         )
+
+    def _link_hosts(self, hits: list[Hit]) -> frozenset[str]:
+        """Hosts an unreviewed reply may link to: configured, our own, the help centre's."""
+        urls = [self.settings.public_url, *(h.url for h in hits if h.kind != "ticket")]
+        hosts = {urlsplit(url).hostname for url in urls if url}
+        return frozenset({h.lower() for h in hosts if h} | set(self.settings.allowed_link_hosts))
 
     def _messages(self, turn: TurnInput, hits: list[Hit], language: str):
         """(history, drafting prompt) for the two phases of a turn."""
@@ -302,7 +311,7 @@ def _implied(reply: str, hits: list[Hit]) -> list[Hit]:
 
 def _citation(hit: Hit) -> Citation:
     snippet = hit.text if len(hit.text) <= 240 else hit.text[:240].rsplit(" ", 1)[0] + " …"
-    return Citation(doc_id=hit.doc_id, title=hit.title, url=hit.url, snippet=snippet)
+    return Citation(doc_id=hit.doc_id, title=hit.title, url=hit.url, snippet=snippet, kind=hit.kind)
 
 
 def _add_usage(usage: Usage, response) -> None:

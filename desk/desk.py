@@ -229,7 +229,11 @@ class Desk:
                 return Outcome(
                     message_id=row.message_id,
                     status=DraftStatus.SENT,
-                    reply=Reply(message_id=reply.id, text=reply.text, citations=row.citations),
+                    reply=Reply(
+                        message_id=reply.id,
+                        text=reply.text,
+                        citations=transcripts.shown_to_customers(row.citations),
+                    ),
                 )
             wait = expected_wait_minutes(session, self.settings.review_sla_minutes)
             return Outcome(

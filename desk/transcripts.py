@@ -11,6 +11,13 @@ from store.conversations import messages_after
 from store.models import Draft as DraftRow
 from store.models import DraftStatus, Message, Turn
 
+HELP_CENTRE = ("faq", "article")
+
+
+def shown_to_customers(citations: list[dict]) -> list[dict]:
+    """Only help-centre sources: a past ticket's subject or text is another customer's."""
+    return [c for c in citations if c.get("kind") in HELP_CENTRE]
+
 
 class Said(BaseModel):
     id: int
@@ -53,5 +60,5 @@ def _said(message: Message, drafts: dict[int, DraftRow]) -> Said:
         author=message.author,
         text=message.text,
         created_at=message.created_at.isoformat() + "Z",
-        citations=draft.citations if draft else [],
+        citations=shown_to_customers(draft.citations) if draft else [],
     )
