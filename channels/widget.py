@@ -32,12 +32,10 @@ def wait(desk: Desk, receipt: Receipt, timeout: float) -> Outcome | None:
 
 
 def stream(desk: Desk, receipt: Receipt, timeout: float) -> Iterator[tuple[str, dict]]:
-    """`token` events while the reply is written, then one `result`."""
+    """`token` events of a reply the gate sent, then one `result`."""
     for kind, item in _follow(desk, receipt, timeout):
         if kind == "token":
             yield "token", {"text": item["text"]}
-        elif kind == "retry":
-            yield "retry", {}
     yield "result", result(receipt, desk.outcome(receipt.turn_id))
 
 

@@ -12,6 +12,7 @@ the desk stores, in that order, and tells the live events what changed.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from agent.draft import Draft
+from agent.draft import Decision, Draft
 from agent.turn import Agent
 from desk import drafting, intake, transcripts
 from desk.events import Events, conversation_key, events_for, turn_key
@@ -117,7 +118,7 @@ class Desk:
     ) -> intake.Receipt:
         """Store the message and its turn, then queue the turn (unless the desk is full).
 
-        With `stream`, the worker publishes the reply's tokens as it writes them.
+        With `stream`, the worker publishes the reply word by word once the gate sent it.
         """
         receipt = intake.receive(
             self.sessions,
@@ -149,23 +150,21 @@ class Desk:
         if claim is None:
             return None
         key = turn_key(turn_id)
-
-        def on_token(text: str) -> None:
-            self.events.append(key, {"kind": "token", "text": text})
-
         try:
             if claim.attempts > self.settings.turn_attempts:
                 raise TurnGaveUp(f"gave up after {claim.attempts - 1} attempts")
-            draft = self.agent.decide(claim.input, on_token=on_token if stream else None)
-            stored = self._store(claim, draft)
+            stored = self._store(claim, self.agent.decide(claim.input))
         except Exception as error:
             reason = _one_line(error)
             log.exception("turn %s failed (attempt %d)", turn_id, claim.attempts)
             if claim.attempts < self.settings.turn_attempts and not isinstance(error, TurnGaveUp):
                 drafting.release(self.sessions, turn_id, reason)
-                self.events.append(key, {"kind": "retry"})
                 raise
             stored = self._store(claim, drafting.failed(claim.input.text, reason, claim.attempts))
+        # Streamed only once the gate sent it, as stored: a draft for review is never shown.
+        if stream and stored.decision == Decision.SEND:
+            for piece in re.findall(r"\S+\s*", stored.reply):
+                self.events.append(key, {"kind": "token", "text": piece})
         self.events.append(key, {"kind": "done"})
         self.events.append(conversation_key(claim.conversation_id), {"draft_id": stored.draft_id})
         for observe in self.on_drafted:

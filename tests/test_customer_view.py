@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from desk import Desk
-from store.models import Draft
+from desk.events import turn_key
+from store.models import Channel, Draft
 from tests import scripted_llm
 from tests.conftest import shop_settings
 from tests.scripted_llm import script
@@ -35,3 +36,29 @@ def test_citations_of_past_tickets_never_reach_the_customer(web_data_dir, web_re
     assert [c["doc_id"] for c in shown] == ["faq-return-window"]
     outcome = desk.outcome(turn_id)
     assert [c["doc_id"] for c in outcome.reply.citations] == ["faq-return-window"]
+
+
+def _streamed(desk: Desk, text: str) -> tuple[list[str], str]:
+    conversation, _ = desk.start_conversation()
+    receipt = desk.receive(conversation, text, channel=Channel.WIDGET, enqueue=False, stream=True)
+    draft = desk.draft(receipt.turn_id, stream=True)
+    events = desk.events.read(turn_key(receipt.turn_id), "0", timeout=0)
+    return [item["text"] for _, item in events if item["kind"] == "token"], draft.decision
+
+
+def test_no_word_of_a_draft_the_gate_holds_back_is_streamed(web_data_dir, web_retriever):
+    scripted_llm.register()
+    settings = shop_settings(web_data_dir, llm_model="scripted/view", auto_send_threshold=0.6)
+    desk = Desk(settings, retriever=web_retriever)
+    question = "How long do I have to send back something I bought?"
+    # The self-check doubts this fluent, grounded-looking reply: it waits for a person ...
+    script("scripted/view", [RETURN_ANSWER, "NO"])
+    tokens, decision = _streamed(desk, question)
+    assert decision == "review" and tokens == []
+    # ... while the same reply, confirmed, is streamed word by word once the gate sent it.
+    script("scripted/view", [RETURN_ANSWER, "YES"])
+    tokens, decision = _streamed(desk, question)
+    assert decision == "send" and len(tokens) > 5
+    # The words are the reply as sent: without the model's citation markers.
+    assert "".join(tokens).startswith("You can return unused items")
+    assert "[faq-return-window]" not in "".join(tokens)

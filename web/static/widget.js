@@ -215,9 +215,6 @@
             streamed += data.text;
             provisional.firstChild.textContent = streamed;
             scroll();
-          } else if (name === "retry" && provisional) {
-            streamed = "";  /* that attempt failed; the next one writes the reply anew */
-            provisional.firstChild.textContent = "…";
           } else if (name === "result") {
             mine.dataset.id = data.message_id;
             seen[data.message_id] = true;
