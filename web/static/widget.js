@@ -1,8 +1,10 @@
 /* The chat widget. One tag on any page adds it:
  *   <script src="https://support.example.com/static/widget.js" defer></script>
- * Optional attributes: data-title, and for signed-in customers data-email plus
- * data-signature (HMAC-SHA256 of the email under SUPPORT_WIDGET_SECRET, made by the shop's server).
- * No build step, no dependencies. The conversation is kept in localStorage across reloads. */
+ * Optional attributes: data-title, and for signed-in customers data-email, data-expires and
+ * data-signature (made by the shop's server with SUPPORT_WIDGET_SECRET; see the README).
+ * No build step, no dependencies. The conversation is kept in localStorage across reloads,
+ * for the customer who started it: another signed-in customer on the same browser gets a
+ * new one. On logout the shop calls SupportWidget.reset(). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -10,12 +12,25 @@
   var api = base + "/api/v1";
   var title = script.dataset.title || "Support";
   var storeKey = "support-widget:" + base;
-  var state = JSON.parse(localStorage.getItem(storeKey) || "null"); // {id, token}
+  var who = fingerprint((script.dataset.email || "").toLowerCase()); // "" for a guest
+  var state = JSON.parse(localStorage.getItem(storeKey) || "null"); // {id, token, who}
+  if (state && state.who !== who) { state = null; localStorage.removeItem(storeKey); }
   var seen = {}; // message ids already on screen
   var sentTexts = []; // customer messages shown before the server gave them an id
   var provisional = null; // the reply bubble while it streams
   var cursor = 0;
   var streaming = false;
+
+  /* FNV-1a of the signed-in email: tells customers apart without keeping their address. */
+  function fingerprint(text) {
+    if (!text) return "";
+    var hash = 0x811c9dc5;
+    for (var i = 0; i < text.length; i++) {
+      hash ^= text.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193) >>> 0;
+    }
+    return hash.toString(16);
+  }
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -38,8 +53,9 @@
   var close = el("button", { class: "sw-close", type: "button", "aria-label": "Close chat" }, "×");
   head.appendChild(close);
   var log = el("ol", { class: "sw-log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
-  log.appendChild(el("li", { class: "sw-hello" },
-    "Hi! Ask us anything. We answer from our help pages, and a person checks anything we are unsure about."));
+  var hello = el("li", { class: "sw-hello" },
+    "Hi! Ask us anything. We answer from our help pages, and a person checks anything we are unsure about.");
+  log.appendChild(hello);
   var notice = el("p", { class: "sw-notice", role: "status", hidden: "" });
   var form = el("form", { class: "sw-form" });
   var input = el("textarea", { class: "sw-input", rows: "2", maxlength: "4000", "aria-label": "Your message",
@@ -136,10 +152,18 @@
 
   function start() {
     if (state) return Promise.resolve();
-    var body = script.dataset.email ? { email: script.dataset.email, signature: script.dataset.signature } : {};
+    var body = script.dataset.email ? {
+      email: script.dataset.email,
+      expires: parseInt(script.dataset.expires, 10),
+      signature: script.dataset.signature,
+    } : {};
     return request("/conversations", { method: "POST", body: JSON.stringify(body) }).then(function (r) {
       if (!r.ok) return problem(r).then(function (m) { throw new Error(m); });
-      return r.json().then(function (c) { state = c; localStorage.setItem(storeKey, JSON.stringify(c)); listen(); });
+      return r.json().then(function (c) {
+        state = { id: c.id, token: c.token, who: who };
+        localStorage.setItem(storeKey, JSON.stringify(state));
+        listen();
+      });
     });
   }
 
@@ -189,6 +213,19 @@
   }
 
   function forget() { state = null; localStorage.removeItem(storeKey); }
+
+  /* For the shop's logout: the next visitor on this browser starts a new conversation. */
+  window.SupportWidget = {
+    reset: function () {
+      forget();
+      seen = {};
+      sentTexts = [];
+      cursor = 0;
+      log.textContent = "";
+      log.appendChild(hello);
+      notice.hidden = true;
+    },
+  };
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
