@@ -3,10 +3,11 @@
 None of them changes anything: orders are read through the `Orders` port the desk
 provides, and a ticket is only requested, for the desk to open with the draft.
 `lookup_order` answers only for the order's own customer: the conversation's
-verified email, or an email the customer typed in this very message with the order
-number. Anything the model passes as
-"email" is ignored, so neither a prompt injection nor a planted instruction in a
-retrieved ticket can widen who is asked about.
+verified email, or for a guest exactly one email given with the message together
+with the order's postcode (a second factor the customer knows and a guesser does
+not). Failed lookups are counted per client address, email and order, and refused
+past a limit. Anything the model passes as "email" is ignored, so neither a prompt
+injection nor a planted instruction in a retrieved ticket can widen who is asked about.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from agent.draft import TicketRequest
 from agent.gate import CustomerHistory
 from kb.retrieval import RELEVANT, Hit, Retriever
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Bounded parts: unbounded repeats made this pattern quadratic on long hostile text.
+EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 ORDER_HINT = re.compile(
     r"\b[A-Z]{2,4}-\d{3,8}\b|\border|\bpackage|\bparcel|tracking|shipped|deliver|arriv|"
     r"\bwhere is my|pedido|paquete|env[ií]o|bestellung|paket|sendung|commande|colis",
@@ -62,10 +64,19 @@ class HandoffToHuman(BaseModel):
 
 @dataclass(frozen=True)
 class OrderFacts:
-    """One order as the agent may show it, and whose it is."""
+    """One order as the agent may show it, whose it is, and the postcode it went to."""
 
     owner_email: str
     summary: dict
+    postcode: str | None = None
+
+
+class LookupGuard(Protocol):
+    """Counts failed order lookups by key (client address, email, order) across workers."""
+
+    def blocked(self, keys: list[str]) -> bool: ...
+
+    def failed(self, keys: list[str]) -> None: ...
 
 
 class Orders(Protocol):
@@ -83,12 +94,14 @@ class TurnContext:
     """What a tool may see: the orders, the knowledge base and who is asking."""
 
     orders: Orders
+    guard: LookupGuard
     retriever: Retriever
     verified_email: str | None
     customer_text: str
     hits: list[Hit] = field(default_factory=list)
     # An email the customer gave alongside the message: as trusted as one typed into it.
     contact_email: str | None = None
+    client_address: str | None = None
     ticket: TicketRequest | None = None
     handoff_reason: str | None = None
 
@@ -121,25 +134,66 @@ def search_knowledge_base(args: SearchKnowledgeBase, context: TurnContext) -> To
     return ToolOutcome(True, [{"doc_id": h.doc_id, "title": h.title, "text": h.text} for h in hits])
 
 
+def _guest_email(context: TurnContext) -> str | None:
+    """The one email a guest gave with the message; None for none or several (no spraying)."""
+    emails = {email.lower() for email in EMAIL.findall(context.customer_text)}
+    if context.contact_email:
+        emails.add(context.contact_email.lower())
+    return emails.pop() if len(emails) == 1 else None
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[\s-]", "", text).upper()
+
+
+def _not_found(order_id: str) -> ToolOutcome:
+    # One answer for "no such order", "not yours", a wrong postcode and a blocked guesser.
+    return ToolOutcome(
+        False,
+        f"No order {order_id} was found for this customer. Ask for the order number, the "
+        "email address used at checkout and the delivery postcode.",
+    )
+
+
+def _guest_lookup(asked: str, order_id: str, context: TurnContext) -> ToolOutcome:
+    """A guest proves the order is theirs with one email and the postcode it went to."""
+    email = _guest_email(context)
+    keys = [f"order:{order_id}", f"email:{email}", f"address:{context.client_address}"]
+    keys = [key for key in keys if not key.endswith(":None")]
+    if context.guard.blocked(keys):
+        return _not_found(asked)
+    order = context.orders.find(order_id)
+    owner = (
+        order is not None
+        and email is not None
+        and order.owner_email.lower() == email
+        and bool(order.postcode)
+        and _compact(order.postcode) in _compact(context.customer_text)
+    )
+    if not owner:
+        context.guard.failed(keys)
+        return _not_found(asked)
+    return ToolOutcome(True, order.summary)
+
+
 def lookup_order(args: LookupOrder, context: TurnContext) -> ToolOutcome:
-    emails = requester_emails(context)
     given = args.order_id and args.order_id.strip().lower() in context.customer_text.lower()
     if args.order_id and not given and context.verified_email:
         # Small models invent numbers like "12345"; a verified customer gets their recent orders.
         args = LookupOrder()
     if args.order_id:
-        order = context.orders.find(args.order_id.strip().upper())
-        if order is None or order.owner_email.lower() not in emails:
-            # The same answer for "no such order" and "not yours": no oracle for guessing ids.
-            return ToolOutcome(
-                False,
-                f"No order {args.order_id} was found for this customer. Ask for the order "
-                "number and the email address used at checkout.",
-            )
-        return ToolOutcome(True, order.summary)
+        order_id = args.order_id.strip().upper()
+        if context.verified_email:
+            order = context.orders.find(order_id)
+            if order is None or order.owner_email.lower() != context.verified_email.lower():
+                return _not_found(args.order_id)
+            return ToolOutcome(True, order.summary)
+        return _guest_lookup(args.order_id, order_id, context)
     if not context.verified_email:
         return ToolOutcome(
-            False, "The customer is not verified. Ask for the order number and checkout email."
+            False,
+            "The customer is not verified. Ask for the order number, the checkout email and "
+            "the delivery postcode.",
         )
     recent = context.orders.recent(context.verified_email.lower(), RECENT_ORDERS)
     if not recent:

@@ -28,6 +28,7 @@ from agent.language import NAMES, detect_language
 from agent.policy import INSTRUCTIONS, raised_flags
 from agent.prompts import render
 from agent.tools import (
+    LookupGuard,
     Orders,
     TurnContext,
     requester_emails,
@@ -62,14 +63,22 @@ class TurnInput(BaseModel):
     verified_email: str | None = None
     # Given alongside the message, as trusted as an address typed into it.
     contact_email: str | None = None
+    # Where the message came from, for the limit on failed order lookups.
+    client_address: str | None = None
 
 
 class Agent:
     def __init__(
-        self, settings: Settings, *, orders: Orders, retriever: Retriever | None = None
+        self,
+        settings: Settings,
+        *,
+        orders: Orders,
+        guard: LookupGuard,
+        retriever: Retriever | None = None,
     ) -> None:
         self.settings = settings
         self.orders = orders
+        self.guard = guard
         self.retriever = retriever or Retriever(settings)
 
     def decide(self, turn: TurnInput, *, on_token: Callable[[str], None] | None = None) -> Draft:
@@ -88,11 +97,13 @@ class Agent:
         retrieval_ms = (time.perf_counter() - started) * 1000
         context = TurnContext(
             orders=self.orders,
+            guard=self.guard,
             retriever=self.retriever,
             verified_email=turn.verified_email,
             customer_text=text,
             hits=hits,
             contact_email=turn.contact_email,
+            client_address=turn.client_address,
         )
         prompts = self._messages(turn, hits, language)
 

@@ -25,6 +25,7 @@ from agent.turn import Agent
 from desk import drafting, intake, transcripts
 from desk.events import Events, conversation_key, events_for, turn_key
 from desk.jobs import JobQueue
+from desk.lookups import FailedLookups
 from desk.orders import OrderBook
 from desk.review import Action, review
 from kb.retrieval import Retriever
@@ -78,6 +79,7 @@ class Desk:
                 self._agent = Agent(
                     self.settings,
                     orders=OrderBook(self.sessions),
+                    guard=FailedLookups(self.settings),
                     retriever=self._retriever or Retriever(self.settings),
                 )
             return self._agent

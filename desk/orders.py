@@ -35,7 +35,9 @@ class OrderBook:
     def find(self, order_id: str) -> OrderFacts | None:
         with self._sessions() as session:
             order = session.get(Order, order_id)
-            return OrderFacts(order.customer.email, _summary(order)) if order else None
+            if order is None:
+                return None
+            return OrderFacts(order.customer.email, _summary(order), order.customer.zip)
 
     def recent(self, email: str, limit: int) -> list[OrderFacts]:
         with self._sessions() as session:

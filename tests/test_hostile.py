@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from agent.tools import LookupOrder, TurnContext, lookup_order
 from desk import Desk
+from desk.lookups import FailedLookups
 from kb.retrieval import Retriever
 from store.models import Order
 from tests import scripted_llm
@@ -52,12 +53,15 @@ def setup(shop_dir):
     settings = shop_settings(shop_dir, llm_model="scripted/hostile", llm_backoff=0)
     agent = Desk(settings, retriever=Retriever(settings))
     with agent.sessions() as session:
-        shipped = [o for o in session.scalars(select(Order)) if o.tracking_number]
+        shipped = [
+            o for o in session.scalars(select(Order)) if o.tracking_number and o.customer.zip
+        ]
         victim = shipped[0]
         attacker = next(o.customer for o in shipped if o.customer_id != victim.customer_id)
         secrets = {
             "order": victim.id,
             "email": victim.customer.email,
+            "zip": victim.customer.zip,
             "tracking": victim.tracking_number,
             "items": [item.name for item in victim.items],
             "attacker": attacker.email,
@@ -122,29 +126,67 @@ def test_hostile_message_reveals_nothing_about_the_victims_order(setup, template
     assert all(secrets["tracking"] not in m["content"] for m in tool_results)
 
 
-def _context(desk, verified_email, text) -> TurnContext:
+def _context(desk, verified_email, text, guard=None, address=None) -> TurnContext:
     return TurnContext(
         orders=desk.agent.orders,
+        guard=guard or FailedLookups(desk.settings),
         retriever=desk.agent.retriever,
         verified_email=verified_email,
         customer_text=text,
+        client_address=address,
     )
+
+
+def _lookup(context: TurnContext, order_id: str):
+    return lookup_order(LookupOrder(order_id=order_id), context)
 
 
 def test_the_owner_of_the_order_can_read_it(setup):
     desk, secrets = setup
-    context = _context(desk, secrets["email"], f"status of {secrets['order']}?")
-    outcome = lookup_order(LookupOrder(order_id=secrets["order"]), context)
+    order, email, postcode = secrets["order"], secrets["email"], secrets["zip"]
+    signed_in = _context(desk, email, f"status of {order}?")
+    outcome = _lookup(signed_in, order)
     assert outcome.ok and outcome.result["tracking_number"] == secrets["tracking"]
-    typed = _context(desk, None, f"{secrets['order']} {secrets['email']}")
-    assert lookup_order(LookupOrder(order_id=secrets["order"]), typed).ok
+    guest = _context(desk, None, f"{order}, email {email}, postcode {postcode}")
+    assert _lookup(guest, order).ok
+
+
+def test_a_guest_needs_the_postcode_as_well_as_the_email(setup):
+    desk, secrets = setup
+    order, email = secrets["order"], secrets["email"]
+    without = _lookup(_context(desk, None, f"Where is {order}? I'm {email}"), order)
+    wrong = _lookup(_context(desk, None, f"Where is {order}? I'm {email}, zip 00000"), order)
+    missing = _lookup(_context(desk, None, f"Where is KC-99999? I'm {email}"), "KC-99999")
+    assert not without.ok and not wrong.ok
+    assert without.result == wrong.result == missing.result.replace("KC-99999", order)
+
+
+def test_one_message_cannot_try_several_emails(setup):
+    desk, secrets = setup
+    order, postcode = secrets["order"], secrets["zip"]
+    sprayed = f"{order} zip {postcode}: {secrets['attacker']} or {secrets['email']} or x@y.com"
+    assert not _lookup(_context(desk, None, sprayed), order).ok
+
+
+def test_failed_guesses_lock_the_guesser_out_even_with_the_right_answer(setup):
+    desk, secrets = setup
+    order, email, postcode = secrets["order"], secrets["email"], secrets["zip"]
+    guard, address = FailedLookups(desk.settings), "203.0.113.9"
+    for guess in ("00001", "00002", "00003", "00004", "00005"):
+        text = f"{order} {email} postcode {guess}"
+        assert not _lookup(_context(desk, None, text, guard, address), order).ok
+    right = f"{order} {email} postcode {postcode}"
+    locked = _lookup(_context(desk, None, right, guard, address), order)
+    assert not locked.ok and "No order" in locked.result
+    # The owner, signed in by the shop, is not locked out by someone else's guessing.
+    assert _lookup(_context(desk, email, f"status of {order}", guard, address), order).ok
 
 
 def test_unknown_and_foreign_orders_get_the_same_answer(setup):
     desk, secrets = setup
     context = _context(desk, secrets["attacker"], f"{secrets['order']} KC-99999")
-    foreign = lookup_order(LookupOrder(order_id=secrets["order"]), context).result
-    missing = lookup_order(LookupOrder(order_id="KC-99999"), context).result
+    foreign = _lookup(context, secrets["order"]).result
+    missing = _lookup(context, "KC-99999").result
     assert foreign.replace(secrets["order"], "X") == missing.replace("KC-99999", "X")
 
 
