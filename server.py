@@ -14,11 +14,13 @@ import time
 
 from flask import Flask, g, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from sqlalchemy.exc import DataError
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from desk import Desk
 from settings import Settings, load_settings
+from web import security
 from web.api import api, error_response
 from web.limits import limiter, storage_uri
 from web.operator import operator
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, desk: Desk | None = None) -> Fl
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     csrf.init_app(app)
+    security.init_app(app, settings)
     csrf.exempt(api)  # bearer tokens, not cookies: no cross-site request can carry one
     limiter.init_app(app)
     for blueprint in (shop, api, operator, ops):
@@ -73,6 +76,19 @@ def _errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         return f"The form expired or did not come from this site ({error.description}).", 400
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def out_of_range(error: Exception):
+        """An id too large for the database (/operator/drafts/99999999999999999999) names nothing.
+
+        SQLite raises OverflowError for an integer beyond 64 bits; PostgreSQL a DataError
+        (numeric value out of range). Either is a 404, not a 500. Any other DataError is a
+        real fault and goes on to the usual 500.
+        """
+        if isinstance(error, DataError) and "out of range" not in str(error.orig).lower():
+            raise error
+        return http_error(NotFound("There is nothing at this address."))
 
 
 def _timing(app: Flask, support: Services) -> None:

@@ -129,6 +129,7 @@ class Turn(Base):
     status: Mapped[str] = mapped_column(String(10))  # a TurnStatus
     channel: Mapped[str] = mapped_column(String(20))  # a Channel
     contact_email: Mapped[str | None] = mapped_column(String(320))
+    client_address: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(default=0)
     lease_until: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
@@ -193,6 +194,8 @@ class Operator(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
+    # Raised by a logout or a new password: a login made under an older number has ended.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -6,8 +6,9 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from store.conversations import add_message
 from store.models import Author, Draft, DraftStatus, Operator, Review, utcnow
@@ -64,9 +65,27 @@ def decide(
     text: str | None = None,
     reason: str | None = None,
 ) -> Review:
-    """Approve (with `text` when edited) or reject a pending draft; audited, committed once."""
+    """Approve (with `text` when edited) or reject a pending draft; audited, committed once.
+
+    The decision is one conditional update (only while the draft is still pending), so of
+    two operators, or one double click, deciding the same draft exactly one wins; the other
+    gets AlreadyDecided, however old the `draft` object they hold.
+    """
     if draft.status != DraftStatus.PENDING:
         raise AlreadyDecided(f"draft {draft.id} was already {draft.status}")
+    status = DraftStatus.APPROVED if action == "approve" else DraftStatus.REJECTED
+    claimed = session.execute(
+        update(Draft)
+        .where(Draft.id == draft.id, Draft.status == DraftStatus.PENDING)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        draft_id = draft.id
+        session.rollback()
+        now = session.scalar(select(Draft.status).where(Draft.id == draft_id))
+        raise AlreadyDecided(f"draft {draft_id} was already {now}")
+    set_committed_value(draft, "status", status)
     edited = action == "approve" and text is not None and text.strip() != draft.reply.strip()
     review = Review(
         draft_id=draft.id,
@@ -76,7 +95,6 @@ def decide(
         reason=reason,
     )
     session.add(review)
-    draft.status = DraftStatus.APPROVED if action == "approve" else DraftStatus.REJECTED
     audit(
         session,
         operator.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -10,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from kb.retrieval import TICKETS
-from store.models import AuditEntry, Draft, Review, utcnow
+from store.models import AuditEntry, Draft, Message, Operator, Review, utcnow
 from store.operators import set_operator
-from store.queue import expected_wait_minutes, pending
+from store.queue import AlreadyDecided, decide, expected_wait_minutes, pending
 from tests.conftest import run_cli
 from tests.scripted_llm import call, script
 from tests.web_helpers import make_app, start
@@ -33,10 +34,13 @@ def _csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def _login(client, name="owner", password=PASSWORD):
+def _login(client, name="owner", password=PASSWORD, next_page=None, address="127.0.0.1"):
     token = _csrf(client.get("/operator/login").get_data(as_text=True))
     return client.post(
-        "/operator/login", data={"name": name, "password": password, "csrf_token": token}
+        "/operator/login",
+        query_string={"next": next_page} if next_page is not None else None,
+        data={"name": name, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
     )
 
 
@@ -89,6 +93,36 @@ def test_login_never_redirects_off_site(app):
         data={"name": "owner", "password": PASSWORD, "csrf_token": token},
     )
     assert response.location == "/operator/"
+
+
+HOSTILE_NEXT = [
+    "////evil.example",
+    "//evil.example/operator/",
+    "///evil.example",
+    "/\\evil.example",
+    "/%2F%2Fevil.example",
+    "/%5C%5Cevil.example",
+    "/operator/%2F%2Fevil.example",
+    "/operator/..//evil.example",
+    "/operator/../../evil",
+    "/\t/evil.example",
+    "https://evil.example/operator/",
+    "http:/evil.example",
+    "javascript:alert(1)",
+    "/operator",
+    "/static/widget.js",
+    "operator/",
+]
+
+
+def test_login_returns_only_to_operator_pages(app):
+    for number, target in enumerate(HOSTILE_NEXT):
+        # A fresh client and address per try: each login starts anew, under the rate limit.
+        response = _login(app.test_client(), next_page=target, address=f"10.9.0.{number}")
+        assert response.status_code == 302, target
+        assert response.location == "/operator/", f"next={target!r} led to {response.location}"
+    kept = _login(app.test_client(), next_page="/operator/drafts/7?from=mail", address="10.9.1.1")
+    assert kept.location == "/operator/drafts/7?from=mail"
 
 
 def test_forms_without_a_csrf_token_are_refused(app):
@@ -214,3 +248,69 @@ def test_tickets_page_lists_tickets_the_agent_opened(app):
     _login(client)
     page = client.get("/operator/tickets").get_data(as_text=True)
     assert "Broken grinder" in page
+
+
+def _operator_replies(client, conversation, auth) -> list[str]:
+    seen = client.get(f"/api/v1/conversations/{conversation}/messages", headers=auth).json
+    return [m["text"] for m in seen["messages"] if m["author"] == "operator"]
+
+
+def test_two_operators_approving_the_same_draft_at_once_send_one_reply(app):
+    with app.extensions["support"].sessions() as session:
+        set_operator(session, "helper", PASSWORD)
+    customer = app.test_client()
+    conversation, auth, message_id = _queued_draft(customer, "Refund the broken kettle please!")
+    draft = _draft_for(app, message_id)
+    operators = []
+    for number, name in enumerate(("owner", "helper")):
+        client = app.test_client()
+        _login(client, name=name, address=f"10.8.0.{number}")
+        page = client.get(f"/operator/drafts/{draft.id}").get_data(as_text=True)
+        operators.append((client, name, _csrf(page)))
+    both_ready = threading.Barrier(len(operators))
+    outcomes: dict[str, str] = {}
+
+    def approve(client, name, token):
+        both_ready.wait()
+        text = f"Refund on its way, says {name}."
+        response = client.post(
+            f"/operator/drafts/{draft.id}/approve", data={"text": text, "csrf_token": token}
+        )
+        outcomes[name] = client.get(response.location).get_data(as_text=True)
+
+    threads = [threading.Thread(target=approve, args=operator) for operator in operators]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    replies = _operator_replies(customer, conversation, auth)
+    assert len(replies) == 1, replies
+    winner = replies[0].removeprefix("Refund on its way, says ").rstrip(".")
+    loser = "helper" if winner == "owner" else "owner"
+    assert "Edited and sent" in outcomes[winner]
+    assert "already approved" in outcomes[loser]
+    with app.extensions["support"].sessions() as session:
+        reviews = session.scalars(select(Review).where(Review.draft_id == draft.id)).all()
+    assert len(reviews) == 1
+
+
+def test_a_decision_from_a_page_that_was_not_refreshed_is_refused(app):
+    client = app.test_client()
+    conversation, auth, message_id = _queued_draft(client, "Refund my filters, they tore.")
+    sessions = app.extensions["support"].sessions
+    # Two operators opened the draft while it was pending; neither reloaded it since.
+    with sessions() as first, sessions() as second:
+        first_view = first.scalar(select(Draft).where(Draft.message_id == message_id))
+        second_view = second.scalar(select(Draft).where(Draft.message_id == message_id))
+        owner = first.scalar(select(Operator).where(Operator.name == "owner"))
+        also_owner = second.scalar(select(Operator).where(Operator.name == "owner"))
+        decide(first, first_view, owner, "approve", text="Refund sent.")
+        with pytest.raises(AlreadyDecided, match="already approved"):
+            decide(second, second_view, also_owner, "reject", reason="Not covered")
+    assert _operator_replies(client, conversation, auth) == ["Refund sent."]
+    with sessions() as session:
+        draft = session.scalar(select(Draft).where(Draft.message_id == message_id))
+        assert draft.status == "approved"
+        assert len(session.scalars(select(Review).where(Review.draft_id == draft.id)).all()) == 1
+        sent = session.scalars(select(Message).where(Message.draft_id == draft.id)).all()
+        assert [m.text for m in sent] == ["Refund sent."]

@@ -1,22 +1,28 @@
 """The operator's pages: login, the approval queue, one draft, tickets and the audit log.
 
 Every page needs a login; every form carries a CSRF token (Flask-WTF checks each POST).
+A login lasts `session_hours` from the moment it was made, and ends everywhere when the
+operator logs out or gets a new password (the operator's session_version goes up).
+The queue and the audit log are shown 50 rows a page (`?page=N`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from desk import Action, NoSuchDraft
 from store.models import AuditEntry, Conversation, Draft, Message, Operator, Ticket, utcnow
-from store.operators import audit, check_login
+from store.operators import LOGIN_FAILED_UNKNOWN, audit, audit_login, check_login, end_sessions
 from store.queue import AlreadyDecided, pending
 from web.limits import limiter
 from web.services import services
@@ -24,7 +30,8 @@ from web.services import services
 operator = Blueprint("operator", __name__, url_prefix="/operator")
 log = logging.getLogger(__name__)
 
-PAGE = 100
+PAGE = 100  # tickets shown
+PER_PAGE = 50  # queue and audit rows a page
 
 
 class Form(BaseModel):
@@ -57,21 +64,56 @@ def _form(model: type[Form]) -> Form | None:
 def login_required(view: Callable) -> Callable:
     @wraps(view)
     def wrapped(*args, **kwargs):
-        operator_id = session.get("operator_id")
-        with services().sessions() as db:
-            g.operator = db.get(Operator, operator_id) if operator_id else None
+        g.operator = _logged_in_operator()
         if g.operator is None:
-            return redirect(url_for("operator.login", next=request.full_path))
+            return redirect(url_for("operator.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
     return wrapped
 
 
+def _logged_in_operator() -> Operator | None:
+    """The operator of this session, unless the login expired or was ended since."""
+    operator_id = session.get("operator_id")
+    if operator_id is None:
+        return None
+    hours = services().settings.session_hours
+    logged_in_at = session.get("logged_in_at")
+    with services().sessions() as db:
+        found = db.get(Operator, operator_id)
+    if (
+        found is None
+        or not isinstance(logged_in_at, int | float)
+        or time.time() - logged_in_at > hours * 3600
+        or session.get("session_version") != found.session_version
+    ):
+        session.clear()  # expired, logged out elsewhere, or the password changed
+        return None
+    return found
+
+
 def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an open redirect would let a link send the owner elsewhere.
-    if target and target.startswith("/") and not urlsplit(target).netloc and "\\" not in target:
-        return target
-    return url_for("operator.queue")
+    """TARGET if it is an operator page of this site, else the queue: never an open redirect."""
+    fallback = url_for("operator.queue")
+    if not target or len(target) > 2000:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or parts.fragment:
+        return fallback
+    # Check the path as sent and as decoded: %2F%2F and %5C must not sneak through either.
+    for path in (parts.path, unquote(parts.path)):
+        segments = path.split("/")
+        if (
+            not path.startswith(fallback)
+            or "//" in path
+            or "\\" in path
+            or any(char.isspace() or not char.isprintable() for char in path)
+            or any(segment in (".", "..") for segment in segments)
+        ):
+            return fallback
+    if "\\" in target or any(char.isspace() or not char.isprintable() for char in target):
+        return fallback
+    return target
 
 
 @operator.route("/login", methods=["GET", "POST"])
@@ -80,11 +122,14 @@ def login():
     if request.method == "POST" and (form := _form(Login)):
         with services().sessions() as db:
             found = check_login(db, form.name, form.password)
-            audit(db, form.name, "login" if found else "login_failed", f"operator:{form.name}")
+            audit_login(db, form.name, found)
             db.commit()
         if found:
             session.clear()  # a fresh session on login: no fixation
+            session.permanent = True  # the cookie lives PERMANENT_SESSION_LIFETIME
             session["operator_id"] = found.id
+            session["session_version"] = found.session_version
+            session["logged_in_at"] = int(time.time())
             return redirect(_safe_next(request.args.get("next")))
         flash("Wrong name or password.", "error")
     return render_template("login.html"), 401 if request.method == "POST" else 200
@@ -94,10 +139,42 @@ def login():
 @login_required
 def logout():
     with services().sessions() as db:
+        end_sessions(db, g.operator.id)  # every browser, and any copy of this cookie
         audit(db, g.operator.name, "logout", f"operator:{g.operator.name}")
         db.commit()
     session.clear()
     return redirect(url_for("operator.login"))
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a long list: `number` counts from 1, and is clamped to the last page."""
+
+    number: int
+    total: int
+    per_page: int = PER_PAGE
+
+    @classmethod
+    def requested(cls, total: int) -> Page:
+        """The page `?page=N` asks for, within 1 and the last page (a bad N means page 1)."""
+        number = request.args.get("page", default=1, type=int)
+        return cls(min(max(1, number), cls(1, total).pages), total)
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.per_page
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.pages else None
 
 
 @operator.get("/")
@@ -105,15 +182,17 @@ def logout():
 def queue():
     svc = services()
     with svc.sessions() as db:
+        waiting = pending(db, svc.settings.review_sla_minutes)
+        page = Page.requested(len(waiting))
         rows = [
             (
                 item,
                 db.get(Message, item.draft.message_id),
                 db.get(Conversation, item.draft.conversation_id),
             )
-            for item in pending(db, svc.settings.review_sla_minutes)
+            for item in waiting[page.offset : page.offset + page.per_page]
         ]
-    return render_template("queue.html", rows=rows, sla=svc.settings.review_sla_minutes)
+    return render_template("queue.html", rows=rows, page=page, sla=svc.settings.review_sla_minutes)
 
 
 @operator.get("/drafts/<int:draft_id>")
@@ -181,9 +260,33 @@ def tickets():
     return render_template("tickets.html", tickets=rows)
 
 
+AUDIT_VIEWS = {
+    # ?show=…: what operators did (and refused logins with their names), or the
+    # refused logins with names that are no operator: guessing must not bury the rest.
+    "operators": AuditEntry.action != LOGIN_FAILED_UNKNOWN,
+    "unknown": AuditEntry.action == LOGIN_FAILED_UNKNOWN,
+}
+
+
 @operator.get("/audit")
 @login_required
 def audit_log():
+    show = request.args.get("show", "operators")
+    if show not in AUDIT_VIEWS:
+        show = "operators"
     with services().sessions() as db:
-        rows = list(db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(PAGE)))
-    return render_template("audit.html", entries=rows)
+        counts = {
+            name: db.scalar(select(func.count()).select_from(AuditEntry).where(where))
+            for name, where in AUDIT_VIEWS.items()
+        }
+        page = Page.requested(counts[show])
+        rows = list(
+            db.scalars(
+                select(AuditEntry)
+                .where(AUDIT_VIEWS[show])
+                .order_by(AuditEntry.id.desc())
+                .offset(page.offset)
+                .limit(page.per_page)
+            )
+        )
+    return render_template("audit.html", entries=rows, page=page, show=show, counts=counts)
