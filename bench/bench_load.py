@@ -418,6 +418,7 @@ def _server_env(scenario: Scenario, data_dir: Path, api_base: str | None) -> dic
         SUPPORT_LLM_BACKOFF="0",
         SUPPORT_RATE_LIMIT_CONVERSATIONS="10000/minute",
         SUPPORT_RATE_LIMIT_MESSAGES="10000/minute",
+        SUPPORT_RATE_LIMIT_MESSAGES_PER_ADDRESS="100000/minute",
         SUPPORT_WEB_THREADS="64",
         SUPPORT_JOB_WORKERS="64",
         PYTHONUNBUFFERED="1",

@@ -77,6 +77,7 @@ def main() -> None:
             llm_model="instant/x",
             rate_limit_conversations="100000/minute",
             rate_limit_messages="100000/minute",
+            rate_limit_messages_per_address="100000/minute",
         )
         load_sample_shop(settings, progress=False)
         _register_instant_llm()

@@ -115,6 +115,7 @@ class Desk:
         *,
         channel: Channel,
         contact_email: str | None = None,
+        client_address: str | None = None,
         enqueue: bool = True,
         stream: bool = False,
     ) -> intake.Receipt:
@@ -129,6 +130,7 @@ class Desk:
             text=text,
             channel=channel,
             contact_email=contact_email,
+            client_address=client_address,
         )
         self.events.append(conversation_key(conversation_id), {"message_id": receipt.message_id})
         if not receipt.queued:

@@ -83,6 +83,7 @@ def claim(sessions: sessionmaker[Session], turn_id: int, lease_seconds: float) -
                 history=list(reversed(history)),
                 verified_email=conversation.verified_email,
                 contact_email=turn.contact_email,
+                client_address=turn.client_address,
             ),
         )
 

@@ -44,6 +44,7 @@ def receive(
     text: str,
     channel: Channel,
     contact_email: str | None = None,
+    client_address: str | None = None,
 ) -> Receipt:
     if len(text) > settings.max_message_chars:
         raise MessageTooLong(
@@ -62,6 +63,7 @@ def receive(
             status=TurnStatus.RECEIVED,
             channel=channel,
             contact_email=contact_email,
+            client_address=client_address,
         )
         session.add(turn)
         session.flush()

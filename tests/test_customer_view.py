@@ -62,3 +62,22 @@ def test_no_word_of_a_draft_the_gate_holds_back_is_streamed(web_data_dir, web_re
     # The words are the reply as sent: without the model's citation markers.
     assert "".join(tokens).startswith("You can return unused items")
     assert "[faq-return-window]" not in "".join(tokens)
+
+
+def test_a_message_from_the_api_carries_its_client_address_to_the_turn(web_data_dir, web_retriever):
+    from store.models import Turn
+    from tests.web_helpers import make_app, start
+
+    app = make_app(web_data_dir, web_retriever, "scripted/view", workers=0, reply_wait_seconds=0.1)
+    client = app.test_client()
+    conversation, auth = start(client)
+    response = client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"text": "Where is KC-10001?"},
+        headers=auth,
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+    assert response.status_code == 200
+    with app.extensions["support"].sessions() as session:
+        turn = session.query(Turn).filter_by(message_id=response.json["message_id"]).one()
+        assert turn.client_address == "203.0.113.9"

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from agent.tools import LookupOrder, TurnContext, lookup_order
-from desk import Desk
+from desk import Desk, drafting
 from desk.lookups import FailedLookups
 from kb.retrieval import Retriever
-from store.models import Order
+from store.models import Channel, Order
 from tests import scripted_llm
 from tests.conftest import shop_settings
 from tests.scripted_llm import call, script
@@ -192,3 +192,17 @@ def test_unknown_and_foreign_orders_get_the_same_answer(setup):
 
 def test_hostile_suite_is_large_enough():
     assert len(HOSTILE) >= 20
+
+
+def test_the_client_address_travels_with_the_turn_to_the_lookup_limit(setup):
+    desk, _ = setup
+    conversation, _ = desk.start_conversation()
+    receipt = desk.receive(
+        conversation,
+        "Where is KC-10001?",
+        channel=Channel.WIDGET,
+        enqueue=False,
+        client_address="203.0.113.9",
+    )
+    claim = drafting.claim(desk.sessions, receipt.turn_id, lease_seconds=60)
+    assert claim.input.client_address == "203.0.113.9"

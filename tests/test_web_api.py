@@ -13,6 +13,7 @@ import web.api
 from store.models import Conversation, Message
 from tests.scripted_llm import call, script, server_error
 from tests.web_helpers import RETURN_ANSWER, make_app, send, sse_events, start
+from web import signing
 
 MODEL = "scripted/web"
 
@@ -266,14 +267,65 @@ def test_signed_in_customers_need_the_shops_signature(web_data_dir, web_retrieve
     app = make_app(web_data_dir, web_retriever, MODEL, widget_secret="shop-secret")
     client = app.test_client()
     email = "Dana@Example.com"
-    good = hmac.new(b"shop-secret", email.lower().encode(), hashlib.sha256).hexdigest()
-    conversation, _ = start(client, email=email, signature=good)
+    conversation, _ = start(client, **signing.sign("shop-secret", email))
     with app.extensions["support"].sessions() as session:
         assert session.get(Conversation, conversation).verified_email == email.lower()
-    forged = client.post("/api/v1/conversations", json={"email": email, "signature": "00" * 32})
+    expires = int(time.time()) + 600
+    forged = client.post(
+        "/api/v1/conversations", json={"email": email, "signature": "00" * 32, "expires": expires}
+    )
     assert forged.status_code == 403 and forged.json["error"]["code"] == "bad_signature"
     unsigned = client.post("/api/v1/conversations", json={"email": email})
     assert unsigned.status_code == 400 and unsigned.json["error"]["code"] == "unsigned_email"
+
+
+@pytest.fixture
+def signed_client(web_data_dir, web_retriever):
+    return make_app(web_data_dir, web_retriever, MODEL, widget_secret="shop-secret").test_client()
+
+
+def test_an_expired_signature_no_longer_signs_the_customer_in(signed_client):
+    expired = signing.sign("shop-secret", "dana@example.com", ttl_seconds=-1)
+    response = signed_client.post("/api/v1/conversations", json=expired)
+    assert response.status_code == 403
+    assert response.json["error"]["code"] == "expired_signature"
+
+
+def test_a_signature_cannot_be_stretched_to_a_later_expiry_or_another_email(signed_client):
+    signed = signing.sign("shop-secret", "dana@example.com", ttl_seconds=60)
+    for changed in ({"expires": signed["expires"] + 86_400}, {"email": "eve@example.com"}):
+        response = signed_client.post("/api/v1/conversations", json={**signed, **changed})
+        assert response.status_code == 403
+        assert response.json["error"]["code"] == "bad_signature"
+
+
+def test_the_old_unversioned_signature_of_the_bare_email_is_refused(signed_client):
+    email = "dana@example.com"
+    # What the shop's server used to send: the email alone signed, valid forever.
+    old = hmac.new(b"shop-secret", email.encode(), hashlib.sha256).hexdigest()
+    response = signed_client.post("/api/v1/conversations", json={"email": email, "signature": old})
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "malformed_signature"
+    assert "expires" in response.json["error"]["message"]
+    later = int(time.time()) + 600
+    replayed = signed_client.post(
+        "/api/v1/conversations", json={"email": email, "signature": old, "expires": later}
+    )
+    assert replayed.status_code == 403
+    assert replayed.json["error"]["code"] == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["ä" * 64, "é" + "0" * 63, "zz" * 32, "abc", "0" * 63 + "\u0663", "0x" + "0" * 62],
+    ids=["umlauts", "one-accent", "not-hex", "short", "arabic-digit", "0x-prefix"],
+)
+def test_a_malformed_or_non_ascii_signature_is_a_clear_400(signed_client, signature):
+    body = {"email": "dana@example.com", "signature": signature, "expires": int(time.time()) + 60}
+    response = signed_client.post("/api/v1/conversations", json=body)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "malformed_signature"
+    assert "hex" in response.json["error"]["message"]
 
 
 def test_the_widget_may_call_from_allowed_origins_only(web_data_dir, web_retriever):
