@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-packages demo test lint format doctor bench clean
+.PHONY: install system-packages demo test test-fast lint format doctor bench clean
 
 install: system-packages $(STAMP)
 
@@ -54,6 +54,12 @@ test: lint
 	@SUPPORT_LLM_MODEL=local/qwen2.5-0.5b SUPPORT_MODELS_DIR=.cache/models \
 	  $(BIN)/support-agent eval --suite smoke --report test-artifacts/eval-smoke; \
 	  status=$$?; echo "CI artifacts: test-artifacts/eval-smoke/ (eval report), test-artifacts/browser/ (screenshots)"; exit $$status
+
+# Pure modules only (no models, no servers): seconds, for the edit-test loop.
+FAST_TESTS := tests/test_gate.py tests/test_tool_call_parsing.py tests/test_settings.py \
+	tests/test_llm_stub.py
+test-fast: lint
+	$(BIN)/pytest -q $(FAST_TESTS)
 
 doctor: install
 	$(BIN)/support-agent doctor
