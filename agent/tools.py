@@ -25,7 +25,7 @@ from agent.gate import CustomerHistory
 from kb.retrieval import RELEVANT, Hit, Retriever
 
 # Bounded parts: unbounded repeats made this pattern quadratic on long hostile text.
-EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}+@[\w-]{1,63}+(?:\.[\w-]{1,63}+){1,8}+")
 ORDER_HINT = re.compile(
     r"\b[A-Z]{2,4}-\d{3,8}\b|\border|\bpackage|\bparcel|tracking|shipped|deliver|arriv|"
     r"\bwhere is my|pedido|paquete|env[ií]o|bestellung|paket|sendung|commande|colis",

@@ -84,8 +84,9 @@ def chunk(document: Document) -> list[Chunk]:
         chunks.append(
             Chunk(
                 chunk_id=f"{document.doc_id}#{index}",
-                # The title goes into the embedded text: a section alone often lacks its topic.
-                text=text if document.kind != "article" else f"{document.title}\n{text}",
+                # The title goes into the embedded text: a section alone often lacks its topic,
+                # and an answer learned from an edit has only its (redacted) question as title.
+                text=f"{document.title}\n{text}" if document.title_in_text else text,
                 metadata={
                     "doc_id": document.doc_id,
                     "title": title,

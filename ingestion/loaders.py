@@ -53,6 +53,8 @@ class Document:
     updated_at: str = ""
     tags: list[str] = field(default_factory=list)
     untrusted: bool = False
+    # The title goes into the embedded text (articles; tickets that are only an answer).
+    title_in_text: bool = False
 
 
 @dataclass
@@ -92,17 +94,13 @@ def _read_text(path: Path) -> str:
 def _help_document(record: Faq | Article, source: str) -> Document:
     """An FAQ (question + answer, kept whole) or an article (title + Markdown body)."""
     if isinstance(record, Faq):
-        kind, title, text, checked = (
-            "faq",
-            record.question,
-            (f"Q: {record.question}\nA: {record.answer}"),
-            record.answer,
-        )
+        kind, title, text = "faq", record.question, f"Q: {record.question}\nA: {record.answer}"
     else:
-        kind, title, text, checked = "article", record.title, record.body, record.body
+        kind, title, text = "article", record.title, record.body
     return Document(
         doc_id=record.id,
         kind=kind,
+        title_in_text=kind == "article",
         title=title,
         text=text,
         source=source,
@@ -110,33 +108,34 @@ def _help_document(record: Faq | Article, source: str) -> Document:
         language=record.language,
         updated_at=_stamp(record.updated_at),
         tags=record.tags,
-        untrusted=looks_like_instructions(checked),
+        # The title (an FAQ's question) is cited and embedded too, so it is checked as well.
+        untrusted=looks_like_instructions(title, text),
     )
 
 
 def _ticket(record: Ticket, source: str) -> Document | None:
-    """A solved ticket as a question → resolution pair, redacted; None if it teaches nothing."""
+    """A solved ticket as a question → resolution pair, redacted; None if it teaches nothing.
+
+    A ticket with only agent messages (a learned answer, see ingestion/feedback.py) is
+    its subject and its answer.
+    """
     if not record.teaches:
         return None
     asked = [m.body for m in record.messages if m.author == "customer"]
     answered = [m.body for m in record.messages if m.author == "agent"]
     subject, *bodies = redact_all([record.subject, *asked, *answered])
     question, resolution = bodies[: len(asked)], bodies[len(asked) :]
-    text = (
-        "Customer: "
-        + "\n\nCustomer: ".join(question)
-        + "\n\nAgent: "
-        + "\n\nAgent: ".join(resolution)
-    )
+    parts = [f"Customer: {body}" for body in question] + [f"Agent: {body}" for body in resolution]
     return Document(
         doc_id=record.id,
         kind="ticket",
         title=subject,
-        text=text,
+        text="\n\n".join(parts),
         source=source,
         updated_at=_stamp(record.created_at),
         tags=record.tags,
-        untrusted=looks_like_instructions(" ".join(asked + answered)),
+        untrusted=looks_like_instructions(record.subject, *asked, *answered),
+        title_in_text=not asked,
     )
 
 

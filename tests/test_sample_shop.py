@@ -16,6 +16,8 @@ from tests.conftest import SAMPLE_SHOP
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 PHONE = re.compile(r"(?:\+\d{1,3}[\s-]?)?\(?\d{2,4}\)?[\s-]\d{3,4}[\s-]?\d{3,4}")
 CARD = re.compile(r"\b(?:\d[ -]?){13,16}\b")
+ORDER = re.compile(r"\bKC-\d{5}\b")
+STREET = re.compile(r"\b\d{1,5} (?:[A-Z]{1,2} )?[A-Z][a-z]+ (?:St|Ave|Rd|Dr|Crescent|rue)\b")
 INJECTION = re.compile(r"ignore|disregard|system:|admin mode|assistant:|ai:", re.IGNORECASE)
 
 
@@ -59,6 +61,8 @@ def test_tickets_are_varied_and_carry_what_redaction_must_remove():
     assert sum(bool(EMAIL.search(body)) for body in bodies) >= 15
     assert sum(bool(PHONE.search(body)) for body in bodies) >= 15
     assert sum(bool(CARD.search(body)) for body in bodies) >= 12
+    assert sum(bool(ORDER.search(body)) for body in bodies) >= 60
+    assert sum(bool(STREET.search(body)) for body in bodies) >= 15
     injected = [t for t in tickets if "injection-test" in t.tags]
     assert len(injected) >= 5
     assert all(INJECTION.search(" ".join(m.body for m in t.messages)) for t in injected)
