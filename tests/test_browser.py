@@ -5,27 +5,23 @@ Screenshots go to test-artifacts/browser/ for a person to look at.
 
 from __future__ import annotations
 
-import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
-from werkzeug.serving import make_server
 
 from store.operators import set_operator
+from tests.browser_helpers import chromium, needs_chromium, served
 from tests.conftest import ROOT, TEST_LLM
 from tests.web_helpers import make_app
 
 pytestmark = [
     pytest.mark.model,
-    pytest.mark.skipif(not shutil.which("chromedriver"), reason="make test installs Chromium"),
+    needs_chromium,
 ]
 
 SHOTS = ROOT / "test-artifacts" / "browser"
@@ -39,39 +35,20 @@ def base_url(web_data_dir, web_retriever) -> Iterator[str]:
     app = make_app(web_data_dir, web_retriever, TEST_LLM, auto_send_threshold=0.75)
     with app.extensions["support"].sessions() as session:
         set_operator(session, "owner", PASSWORD)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-def _browser(width: int = 1280, height: int = 900) -> WebDriver:
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-extensions",
-        f"--window-size={width},{height}",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
 def customer() -> Iterator[WebDriver]:
-    driver = _browser()
+    driver = chromium()
     yield driver
     driver.quit()
 
 
 @pytest.fixture
 def owner() -> Iterator[WebDriver]:
-    driver = _browser()
+    driver = chromium()
     yield driver
     driver.quit()
 
@@ -153,7 +130,7 @@ def test_faq_answer_refund_handoff_and_approved_reply(base_url, customer, owner)
 
 
 def test_the_widget_works_by_keyboard_and_on_a_phone(base_url):
-    driver = _browser()
+    driver = chromium()
     try:
         # A phone's screen: desktop Chromium windows cannot be made this narrow.
         driver.execute_cdp_cmd(

@@ -7,28 +7,22 @@ No LLM runs: the drafts are stored directly.
 
 from __future__ import annotations
 
-import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
-from werkzeug.serving import make_server
 
 from store.conversations import add_message, start_conversation
 from store.models import Author, Draft, DraftStatus
 from store.operators import set_operator
+from tests.browser_helpers import chromium, needs_chromium, served
 from tests.web_helpers import make_app
 
-pytestmark = pytest.mark.skipif(
-    not shutil.which("chromedriver"), reason="make test installs Chromium"
-)
+pytestmark = needs_chromium
 
 MODEL = "scripted/browser-csp"
 PASSWORD = "approve-me-please"
@@ -56,29 +50,13 @@ def base_url(web_data_dir, web_retriever) -> Iterator[str]:
             )
         )
         session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-extensions",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = chromium(console=True)
     yield driver
     driver.quit()
 
