@@ -7,7 +7,6 @@ limits that keep one client from holding every thread or every message slot.
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +15,7 @@ import web.api
 from store.models import Message
 from store.operators import set_operator
 from tests.scripted_llm import script
-from tests.web_helpers import RETURN_ANSWER, make_app, send, sse_events, start
+from tests.web_helpers import RETURN_ANSWER, csrf_token, make_app, send, sse_events, start
 
 MODEL = "scripted/abuse"
 # Deeper than Python's recursion limit, yet far below the 64 KB body limit.
@@ -189,7 +188,7 @@ def test_a_draft_id_too_large_for_the_database_is_a_404_on_the_operator_pages(ap
     with app.extensions["support"].sessions() as session:
         set_operator(session, "owner", "correct horse battery")
     page = client.get("/operator/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    token = csrf_token(page)
     login = {"name": "owner", "password": "correct horse battery", "csrf_token": token}
     assert client.post("/operator/login", data=login).status_code == 302
     for huge in (BEYOND_64_BITS, "9" * 40):
@@ -197,7 +196,7 @@ def test_a_draft_id_too_large_for_the_database_is_a_404_on_the_operator_pages(ap
         assert response.status_code == 404
         assert "Traceback" not in response.get_data(as_text=True)
         queue = client.get("/operator/").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', queue).group(1)
+        token = csrf_token(queue)
         form = {"reason": "not for us", "csrf_token": token}
         assert client.post(f"/operator/drafts/{huge}/reject", data=form).status_code == 404
 

@@ -14,7 +14,7 @@ import store.operators
 from store.conversations import add_message, start_conversation
 from store.models import AuditEntry, Author, Draft, DraftStatus
 from store.operators import audit, check_login, set_operator
-from tests.web_helpers import make_app
+from tests.web_helpers import log_in, make_app
 
 MODEL = "scripted/pages"
 PASSWORD = "long enough secret"
@@ -36,17 +36,8 @@ def app(web_data_dir, web_retriever):
     return app
 
 
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
 def _login(client, name="owner", password=PASSWORD, address="127.0.0.1"):
-    token = _csrf(client.get("/operator/login").get_data(as_text=True))
-    return client.post(
-        "/operator/login",
-        data={"name": name, "password": password, "csrf_token": token},
-        environ_base={"REMOTE_ADDR": address},
-    )
+    return log_in(client, name, password, address)
 
 
 def _owner(app):

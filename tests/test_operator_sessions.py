@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from email.utils import parsedate_to_datetime
 
@@ -13,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from store.db import MIGRATIONS, session_factory
 from store.operators import check_login, set_operator
-from tests.web_helpers import make_app
+from tests.web_helpers import csrf_token, log_in, make_app
 
 MODEL = "scripted/sessions"
 PASSWORD = "long enough secret"
@@ -31,17 +30,8 @@ def app(web_data_dir, web_retriever):
     return _app(web_data_dir, web_retriever)
 
 
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
 def _login(client, name="owner", password=PASSWORD, address="127.0.0.1"):
-    token = _csrf(client.get("/operator/login").get_data(as_text=True))
-    return client.post(
-        "/operator/login",
-        data={"name": name, "password": password, "csrf_token": token},
-        environ_base={"REMOTE_ADDR": address},
-    )
+    return log_in(client, name, password, address)
 
 
 def _logged_in(client) -> bool:
@@ -49,7 +39,7 @@ def _logged_in(client) -> bool:
 
 
 def _log_out(client) -> None:
-    token = _csrf(client.get("/operator/").get_data(as_text=True))
+    token = csrf_token(client.get("/operator/").get_data(as_text=True))
     assert client.post("/operator/logout", data={"csrf_token": token}).status_code == 302
 
 

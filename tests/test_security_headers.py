@@ -8,7 +8,7 @@ import pytest
 
 from store.operators import set_operator
 from tests.conftest import ROOT
-from tests.web_helpers import make_app
+from tests.web_helpers import csrf_token, make_app
 
 MODEL = "scripted/headers"
 PASSWORD = "long enough secret"
@@ -26,7 +26,7 @@ def app(web_data_dir, web_retriever):
 def _owner(app):
     client = app.test_client()
     page = client.get("/operator/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    token = csrf_token(page)
     response = client.post(
         "/operator/login", data={"name": "owner", "password": PASSWORD, "csrf_token": token}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -71,3 +72,17 @@ def sse_events(body: bytes | str) -> list[tuple[str, dict]]:
         if "data" in lines:
             events.append((lines.get("event", "message"), json.loads(lines["data"])))
     return events
+
+
+def csrf_token(page: str) -> str:
+    """The CSRF token of the first form on an operator page."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def log_in(client: FlaskClient, name: str, password: str, address: str = "127.0.0.1"):
+    token = csrf_token(client.get("/operator/login").get_data(as_text=True))
+    return client.post(
+        "/operator/login",
+        data={"name": name, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
