@@ -72,7 +72,7 @@ ACCEPT = {
     "name": "Accept",
     "in": "header",
     "required": False,
-    "description": "`text/event-stream` streams the reply as it is written.",
+    "description": "`text/event-stream` streams the reply word by word once it is sent.",
     "schema": {"type": "string", "enum": ["application/json", "text/event-stream"]},
 }
 
