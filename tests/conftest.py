@@ -82,7 +82,13 @@ def shop_settings(shop_dir: Path, **overrides):
 def web_data_dir(shop_dir, tmp_path_factory, request) -> Path:
     """A private copy of the sample shop for a module whose tests write conversations."""
     import shutil
+    import sqlite3
 
+    # A turn left open in the shared shop would be drafted by the next module's job
+    # workers, with that module's scripted replies: fail here, not somewhere later.
+    with sqlite3.connect(shop_dir / "support.db") as db:
+        open_turns = db.execute("SELECT count(*) FROM turns WHERE status != 'done'").fetchone()[0]
+    assert open_turns == 0, f"a test left {open_turns} turns open in the shared sample shop"
     name = request.module.__name__.rsplit(".", 1)[-1]
     target = tmp_path_factory.mktemp(name) / "data"
     shutil.copytree(shop_dir, target)

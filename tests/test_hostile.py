@@ -16,6 +16,7 @@ from agent.tools import LookupOrder, TurnContext, lookup_order
 from desk import Desk, drafting
 from desk.lookups import FailedLookups
 from kb.retrieval import Retriever
+from settings import Settings
 from store.models import Channel, Order
 from tests import scripted_llm
 from tests.conftest import shop_settings
@@ -194,8 +195,9 @@ def test_hostile_suite_is_large_enough():
     assert len(HOSTILE) >= 20
 
 
-def test_the_client_address_travels_with_the_turn_to_the_lookup_limit(setup):
-    desk, _ = setup
+def test_the_client_address_travels_with_the_turn_to_the_lookup_limit(tmp_path):
+    # Its own data dir: a turn left open in the shared shop would be drafted by later tests.
+    desk = Desk(Settings(data_dir=tmp_path / "data"))
     conversation, _ = desk.start_conversation()
     receipt = desk.receive(
         conversation,
