@@ -188,6 +188,44 @@ def eval_command(
     sys.exit(code)
 
 
+@main.command("eval-retrieval")
+@click.option(
+    "--public-data",
+    "snapshots",
+    envvar="SUPPORT_PUBLIC_DATA",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of public repository snapshots for the test shops [env SUPPORT_PUBLIC_DATA].",
+)
+@click.option("--shop", "shops", multiple=True, help="Only these shops (sample, webapps, covid).")
+@click.option(
+    "--split",
+    type=click.Choice(["test", "dev", "all"]),
+    default="test",
+    show_default=True,
+    help="Held-back questions (test), the ones tuning may see (dev), or both.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def eval_retrieval(snapshots: Path | None, shops: tuple[str, ...], split: str, as_json: bool):
+    """Retrieval on the sample shop and the public test shops, against a naive baseline."""
+    from evals.public_shops import SHOPS
+    from evals.retrieval_shops import SAMPLE, measure_all, table
+
+    unknown = set(shops) - {SAMPLE, *SHOPS}
+    if unknown:
+        raise click.UsageError(
+            f"unknown shop {sorted(unknown)[0]!r}; known: sample, {', '.join(SHOPS)}"
+        )
+    results, skipped = measure_all(
+        load_settings(), snapshots=snapshots, shops=list(shops) or None, split=split
+    )
+    if as_json:
+        click.echo(json.dumps([result.model_dump() for result in results], indent=2))
+    else:
+        click.echo(table(results))
+    for reason in skipped:
+        click.echo(f"skipped: {reason}", err=True)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))

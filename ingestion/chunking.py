@@ -18,7 +18,7 @@ from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
 from ingestion.loaders import Document
 
 # Bump when chunking changes, so every document is re-chunked on the next sync.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 # all-MiniLM-L6-v2 reads 256 word pieces; ~180 words stay inside that.
 MAX_WORDS = 180
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -29,6 +29,11 @@ class Chunk:
     chunk_id: str
     text: str
     metadata: dict
+
+    @property
+    def matched_text(self) -> str:
+        """What search compares a question with: a question entry's own words, else the text."""
+        return self.metadata.get("match") or self.text
 
 
 def _words(text: str) -> list[str]:
@@ -74,6 +79,9 @@ def _sections(document: Document) -> list[tuple[str, str]]:
 def chunk(document: Document) -> list[Chunk]:
     digest = document_hash(document)
     sections = _sections(document)
+    # An FAQ is also found by its question alone: a customer's message is phrased like the
+    # question, and a long answer pulls the whole entry's embedding away from it.
+    entries = len(sections) + (document.kind == "faq")
     chunks = []
     for index, (heading, text) in enumerate(sections):
         title = (
@@ -98,8 +106,17 @@ def chunk(document: Document) -> list[Chunk]:
                     "source": document.source,
                     "untrusted": document.untrusted,
                     "doc_hash": digest,
-                    "n_chunks": len(sections),
+                    "n_chunks": entries,
                 },
+            )
+        )
+    if document.kind == "faq":
+        first = chunks[0]
+        chunks.append(
+            Chunk(
+                chunk_id=f"{document.doc_id}#q",
+                text=first.text,
+                metadata={**first.metadata, "match": document.title},
             )
         )
     return chunks

@@ -92,13 +92,18 @@ def sync(
             stale.setdefault(old.collection, set()).update(old.chunk_ids)
             report.deleted += 1
 
-    # Batches of similar length waste no compute on padding.
-    pending.sort(key=lambda item: len(item[1].text))
+    # Batches of similar length waste no compute on padding; a document's chunks stay
+    # together, so an interrupted sync leaves whole documents done.
+    longest: dict[str, int] = {}
+    for _, piece in pending:
+        doc_id = piece.metadata["doc_id"]
+        longest[doc_id] = max(longest.get(doc_id, 0), len(piece.matched_text))
+    pending.sort(key=lambda item: (longest[item[1].metadata["doc_id"]], item[1].metadata["doc_id"]))
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=len(pending), unit="chunk", disable=not show, desc="embedding") as bar:
         for start in range(0, len(pending), BATCH):
             batch = pending[start : start + BATCH]
-            vectors = embedder.embed([piece.text for _, piece in batch])
+            vectors = embedder.embed([piece.matched_text for _, piece in batch])
             for collection in {name for name, _ in batch}:
                 rows = [(p, v) for (n, p), v in zip(batch, vectors, strict=True) if n == collection]
                 kb.upsert(

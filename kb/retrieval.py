@@ -13,9 +13,10 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from kb.embeddings import Embedder
 from kb.index import ARTICLES, TICKETS, KnowledgeBase
@@ -77,12 +78,16 @@ class Bm25:
             norm = k1 * (1 - b + b * lengths[ids] / average)
             self.postings[word] = (ids, idf * tf * (k1 + 1) / (tf + norm))
 
-    def top(self, query: str, n: int) -> list[int]:
+    def scores(self, query: str) -> np.ndarray:
         scores = np.zeros(self.size, dtype=np.float32)
         for word in set(tokens(query)):
             if word in self.postings:
                 ids, weights = self.postings[word]
                 scores[ids] += weights
+        return scores
+
+    def top(self, query: str, n: int, scores: np.ndarray | None = None) -> list[int]:
+        scores = self.scores(query) if scores is None else scores
         hits = np.flatnonzero(scores)
         if len(hits) > n:
             hits = hits[np.argpartition(-scores[hits], n)[:n]]
@@ -96,6 +101,9 @@ class _Lexical:
     metadatas: list[dict]
     bm25: Bm25
 
+    def __post_init__(self) -> None:
+        self.position = {chunk_id: index for index, chunk_id in enumerate(self.ids)}
+
 
 def _stamp_file(settings: Settings):
     return settings.data_dir / "kb.version"
@@ -107,14 +115,31 @@ def mark_changed(settings: Settings) -> None:
     _stamp_file(settings).write_text(uuid.uuid4().hex)
 
 
+class Tuning(BaseModel):
+    """How the two rankings are fused; measured on the public test shops (evals/)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # "rrf" fuses ranks; "score" adds the cosine similarity and the query's BM25 score
+    # divided by its best, so a clear dense winner keeps its lead.
+    fusion: Literal["rrf", "score"] = "score"
+    dense_weight: float = 1.0
+    # Fitted on the public shops' dev questions (docs/benchmarks.md): more lexical weight
+    # helps the sample shop's exact terms and hurts everywhere else.
+    lexical_weight: float = 0.1
+
+
 class Retriever:
     def __init__(
         self,
         settings: Settings,
         knowledge_base: KnowledgeBase | None = None,
         embedder: Embedder | None = None,
+        *,
+        tuning: Tuning | None = None,
     ) -> None:
         self.settings = settings
+        self.tuning = tuning or Tuning()
         self.kb = knowledge_base or KnowledgeBase(settings)
         self.embedder = embedder or Embedder(settings.embedding_model)
         self._lexical: dict[str, _Lexical] = {}
@@ -133,7 +158,10 @@ class Retriever:
             for name in names:
                 if name not in self._lexical:
                     ids, texts, metas = self.kb.all_chunks(name)
-                    self._lexical[name] = _Lexical(ids, texts, metas, Bm25(texts))
+                    matched = [
+                        meta.get("match") or text for text, meta in zip(texts, metas, strict=True)
+                    ]
+                    self._lexical[name] = _Lexical(ids, texts, metas, Bm25(matched))
             return {name: self._lexical[name] for name in names}
 
     def search(
@@ -153,28 +181,56 @@ class Retriever:
             )
             for name in names
         }
-        lexical_ranks = {name: lexical[name].bm25.top(query, depth) for name in names}
+        lexical_scores = {name: lexical[name].bm25.scores(query) for name in names}
         fused: dict[str, float] = {}
         found: dict[str, tuple[str, dict, float | None]] = {}
         for name in names:
-            weight = WEIGHTS[name]
             dense = dense_futures[name].result()
-            rows = zip(
-                dense["ids"][0],
-                dense["documents"][0],
-                dense["metadatas"][0],
-                dense["distances"][0],
-                strict=True,
+            rows = list(
+                zip(
+                    dense["ids"][0],
+                    dense["documents"][0],
+                    dense["metadatas"][0],
+                    dense["distances"][0],
+                    strict=True,
+                )
             )
-            for rank, (chunk_id, text, meta, distance) in enumerate(rows):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+            for chunk_id, text, meta, distance in rows:
                 found[chunk_id] = (text, meta, 1.0 - distance)
-            index = lexical[name]
-            for rank, position in enumerate(lexical_ranks[name]):
-                chunk_id = index.ids[position]
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
-                found.setdefault(chunk_id, (index.texts[position], index.metadatas[position], None))
+            index, scores = lexical[name], lexical_scores[name]
+            for position in index.bm25.top(query, depth, scores):
+                found.setdefault(
+                    index.ids[position], (index.texts[position], index.metadatas[position], None)
+                )
+            dense_ids = [row[0] for row in rows]
+            lexical_ids = [index.ids[p] for p in index.bm25.top(query, depth, scores)]
+            fuse = self._fuse_scores if self.tuning.fusion == "score" else self._fuse_ranks
+            for chunk_id, value in fuse(dense_ids, lexical_ids, found, index, scores).items():
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + WEIGHTS[name] * value
         return self._best_per_document(fused, found, np.asarray(vector, dtype=np.float32), k)
+
+    def _fuse_ranks(self, dense_ids, lexical_ids, found, index, scores) -> dict[str, float]:
+        fused: dict[str, float] = {}
+        for weight, ranked in (
+            (self.tuning.dense_weight, dense_ids),
+            (self.tuning.lexical_weight, lexical_ids),
+        ):
+            for rank, chunk_id in enumerate(ranked):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+        return fused
+
+    def _fuse_scores(self, dense_ids, lexical_ids, found, index, scores) -> dict[str, float]:
+        best = float(scores.max()) if scores.size else 0.0
+        # A chunk outside the dense top list is at most as similar as the last one in it.
+        floor = min((found[c][2] for c in dense_ids), default=0.0)
+        fused = {}
+        for chunk_id in dict.fromkeys([*dense_ids, *lexical_ids]):
+            similarity = found[chunk_id][2]
+            lexical = scores[index.position[chunk_id]] / best if best > 0 else 0.0
+            fused[chunk_id] = self.tuning.dense_weight * (
+                floor if similarity is None else similarity
+            ) + self.tuning.lexical_weight * float(lexical)
+        return fused
 
     def _best_per_document(self, fused, found, vector, k) -> list[Hit]:
         chosen, documents = [], set()

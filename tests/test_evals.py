@@ -350,7 +350,12 @@ def test_report_files_hold_metrics_and_plots(tmp_path):
 
 
 TINY_RETRIEVAL = [
-    {"id": "r1", "turns": [RETURNS], "reference_doc_ids": ["faq-return-window"], "smoke": True},
+    {
+        "id": "r1",
+        "turns": [RETURNS],
+        "reference_doc_ids": ["faq-return-window", "art-returns-and-refunds-policy"],
+        "smoke": True,
+    },
     {
         "id": "r2",
         "turns": ["price of overnight delivery"],

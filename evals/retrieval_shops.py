@@ -1,0 +1,187 @@
+"""Retrieval on every shop at once, against a naive dense baseline measured in the same run.
+
+The baseline is what a new user gets from the plainest RAG: each whole document embedded
+once with the same model, ranked by cosine similarity. A change to retrieval is worth
+keeping when it beats that on the public shops, not only on the sample shop.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from desk.sample_shop import load_sample_shop
+from evals.datasets import load_suite
+from evals.metrics import hit_at, reciprocal_rank
+from evals.public_shops import SHOPS, ShopCase, ShopData, SnapshotMissing, Split
+from evals.runner import eval_settings
+from ingestion.sync import sync
+from kb.index import ARTICLES, TICKETS
+from kb.retrieval import Retriever, Tuning
+from settings import Settings
+
+K = 5
+SAMPLE = "sample"
+OURS = "ours"
+
+
+class Scores(BaseModel):
+    hit_at_1: float
+    hit_at_5: float
+    mrr: float
+    ms_per_query: float
+
+
+class ShopResult(BaseModel):
+    shop: str
+    domain: str
+    cases: int
+    baseline: Scores
+    # Per retrieval variant; "ours" is the default tuning.
+    variants: dict[str, Scores]
+
+    @property
+    def ours(self) -> Scores:
+        return self.variants[OURS]
+
+
+class NaiveDense:
+    """Whole documents, one embedding each, ranked by cosine similarity."""
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.embedder = retriever.embedder
+        texts: dict[str, list[str]] = {}
+        for name in (ARTICLES, TICKETS):
+            _, chunks, metas = retriever.kb.all_chunks(name)
+            for text, meta in zip(chunks, metas, strict=True):
+                if "match" not in meta:  # a question entry repeats its FAQ
+                    texts.setdefault(meta["doc_id"], []).append(text)
+        self.doc_ids = list(texts)
+        self.vectors = np.asarray(
+            self.embedder.embed(["\n".join(parts) for parts in texts.values()]), dtype=np.float32
+        )
+
+    def rank(self, questions: list[str]) -> list[list[str]]:
+        queries = np.asarray(self.embedder.embed(questions), dtype=np.float32)
+        order = np.argsort(-(queries @ self.vectors.T), axis=1)[:, :K]
+        return [[self.doc_ids[i] for i in row] for row in order]
+
+
+def _scores(ranked: list[list[str]], cases: list[ShopCase], seconds: float) -> Scores:
+    def mean(values: Iterable[float]) -> float:
+        values = list(values)
+        return round(sum(values) / len(values), 4)
+
+    pairs = list(zip(ranked, cases, strict=True))
+    return Scores(
+        hit_at_1=mean(hit_at(r, c.doc_ids, 1) for r, c in pairs),
+        hit_at_5=mean(hit_at(r, c.doc_ids, K) for r, c in pairs),
+        mrr=mean(reciprocal_rank(r, c.doc_ids) for r, c in pairs),
+        ms_per_query=round(1000 * seconds / len(cases), 1),
+    )
+
+
+def _measure(
+    name: str, domain: str, settings: Settings, cases: list[ShopCase], variants: dict[str, Tuning]
+) -> ShopResult:
+    retriever = Retriever(settings)
+    baseline = NaiveDense(retriever)
+    started = time.perf_counter()
+    naive = baseline.rank([case.question for case in cases])
+    naive_seconds = time.perf_counter() - started
+    scores = {}
+    for label, tuning in {OURS: Tuning(), **variants}.items():
+        retriever.tuning = tuning
+        started = time.perf_counter()
+        ranked = [[hit.doc_id for hit in retriever.search(case.question, K)] for case in cases]
+        scores[label] = _scores(ranked, cases, time.perf_counter() - started)
+    return ShopResult(
+        shop=name,
+        domain=domain,
+        cases=len(cases),
+        baseline=_scores(naive, cases, naive_seconds),
+        variants=scores,
+    )
+
+
+def _sample_shop(settings: Settings, folder: Path, variants: dict[str, Tuning]) -> ShopResult:
+    local = eval_settings(settings, folder)
+    load_sample_shop(local, progress=False)
+    cases = [
+        ShopCase(id=case.id, question=case.question, doc_ids=case.reference_doc_ids)
+        for case in load_suite("retrieval")
+        if case.reference_doc_ids
+    ]
+    return _measure(SAMPLE, "home goods shop (ours)", local, cases, variants)
+
+
+def _public_shop(
+    settings: Settings,
+    folder: Path,
+    name: str,
+    data: ShopData,
+    split: str,
+    variants: dict[str, Tuning],
+) -> ShopResult:
+    local = eval_settings(settings, folder)
+    faqs = folder / "faqs.jsonl"
+    faqs.write_text(
+        "".join(json.dumps(faq.model_dump(mode="json")) + "\n" for faq in data.faqs),
+        encoding="utf-8",
+    )
+    report = sync([faqs], local, progress=False)
+    if report.problems:
+        raise ValueError(f"{name}: {report.problems[0]}")
+    cases = [case for case in data.cases if split in ("all", case.split)]
+    return _measure(name, SHOPS[name].domain, local, cases, variants)
+
+
+def measure_all(
+    settings: Settings,
+    *,
+    snapshots: Path | None,
+    shops: list[str] | None = None,
+    split: Split | Literal["all"] = "test",
+    variants: dict[str, Tuning] | None = None,
+) -> tuple[list[ShopResult], list[str]]:
+    """Results per shop, and why any asked-for shop was skipped."""
+    names = shops or [SAMPLE, *SHOPS]
+    results, skipped = [], []
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix=f"support-shop-{name}-") as folder:
+            if name == SAMPLE:
+                results.append(_sample_shop(settings, Path(folder), variants or {}))
+                continue
+            if snapshots is None:
+                skipped.append(f"{name}: no snapshots folder (set SUPPORT_PUBLIC_DATA)")
+                continue
+            try:
+                data = SHOPS[name].load(snapshots)
+            except SnapshotMissing as error:
+                skipped.append(str(error))
+                continue
+            results.append(_public_shop(settings, Path(folder), name, data, split, variants or {}))
+    return results, skipped
+
+
+def table(results: list[ShopResult]) -> str:
+    """A Markdown table: each shop's naive baseline and every variant measured."""
+    lines = [
+        "| shop | questions | retrieval | hit@1 | hit@5 | MRR | ms per query |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        rows = {"naive dense": result.baseline, **result.variants}
+        for label, scores in rows.items():
+            lines.append(
+                f"| {result.shop} | {result.cases} | {label} | {scores.hit_at_1:.3f} "
+                f"| {scores.hit_at_5:.3f} | {scores.mrr:.3f} | {scores.ms_per_query:.1f} |"
+            )
+    return "\n".join(lines)
