@@ -47,10 +47,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# After pytest, the `smoke` eval suite with the CI model is the quality gate; its report is
-# the CI artifact.
+# After pytest, the eval suites are the quality gate: every retrieval case (search alone,
+# seconds) and the `smoke` cases with the CI model; their reports are the CI artifacts.
 test: lint
 	$(BIN)/pytest
+	SUPPORT_MODELS_DIR=.cache/models $(BIN)/support-agent eval --suite retrieval \
+	  --report test-artifacts/eval-retrieval
 	@SUPPORT_LLM_MODEL=local/qwen2.5-0.5b SUPPORT_MODELS_DIR=.cache/models \
 	  $(BIN)/support-agent eval --suite smoke --report test-artifacts/eval-smoke; \
 	  status=$$?; echo "CI artifacts: test-artifacts/eval-smoke/ (eval report), test-artifacts/browser/ (screenshots)"; exit $$status

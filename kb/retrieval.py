@@ -49,6 +49,13 @@ class Hit(BaseModel):
     language: str = "en"
     updated_at: str = ""
     untrusted: bool = False
+    # Found by an FAQ's question alone (its score is question-to-question similarity).
+    by_question: bool = False
+
+    @property
+    def answer(self) -> str:
+        """An FAQ's answer in the owner's words (the text after its question)."""
+        return self.text.partition("\nA: ")[2] if self.kind == "faq" else ""
 
 
 def tokens(text: str) -> list[str]:
@@ -126,7 +133,7 @@ class Tuning(BaseModel):
     dense_weight: float = 1.0
     # Fitted on the public shops' dev questions (docs/benchmarks.md): more lexical weight
     # helps the sample shop's exact terms and hurts everywhere else.
-    lexical_weight: float = 0.1
+    lexical_weight: float = 0.15
 
 
 class Retriever:
@@ -258,6 +265,7 @@ class Retriever:
                     language=meta.get("language", "en"),
                     updated_at=meta.get("updated_at", ""),
                     untrusted=bool(meta.get("untrusted")),
+                    by_question="match" in meta,
                 )
             )
         return hits
