@@ -37,6 +37,14 @@ class ReasonCode(StrEnum):
     CAPACITY = "capacity"
 
 
+class AnswerType(StrEnum):
+    """Where a reply's words come from."""
+
+    GENERATED = "generated"  # written by the language model from passages and tool results
+    FAQ = "faq"  # the owner's own FAQ answer, matched with a clear margin
+    ORDER_STATUS = "order_status"  # the looked-up order's facts in a fixed template
+
+
 class Reason(BaseModel):
     code: ReasonCode
     text: str
@@ -85,6 +93,7 @@ class Latency(BaseModel):
 class Draft(BaseModel):
     decision: Decision
     reply: str
+    answer_type: AnswerType = AnswerType.GENERATED
     confidence: float = Field(ge=0, le=1)
     reasons: list[Reason] = []
     citations: list[Citation] = []

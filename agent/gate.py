@@ -66,8 +66,12 @@ def assess(
     handoff_reason: str | None = None,
     self_check: bool | None = None,
     llm_error: str | None = None,
+    templated: bool = False,
 ) -> Assessment:
     """The decision on one draft; `link_hosts` are the hosts its links may point to.
+
+    `templated` means no model wrote the reply: it is the evidence's own words (an FAQ
+    answer) or its facts in fixed sentences (an order's status), so it is grounded.
 
     `guest` means the customer is not verified by the shop's server: their order
     details are never sent without a person, so a guessed order number gains nothing.
@@ -98,7 +102,7 @@ def assess(
         + " "
         + " ".join(json.dumps(call.result) for call in good_tools)
     )
-    grounded = grounding(reply, evidence)
+    grounded = 1.0 if templated else grounding(reply, evidence)
     confidence = 0.4 * retrieval + 0.6 * grounded
 
     if good_tools and guest:

@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 import litellm
 from pydantic import BaseModel
 
-from agent.draft import Citation, Decision, Draft, Latency, ToolCallRecord, Usage
+from agent.draft import AnswerType, Citation, Decision, Draft, Latency, ToolCallRecord, Usage
 from agent.gate import assess, customer_value, grounding, priority
 from agent.language import NAMES, detect_language
+from agent.owner_answers import owner_answer, status_question
 from agent.policy import INSTRUCTIONS, raised_flags
 from agent.prompts import render
 from agent.tools import (
@@ -112,6 +113,11 @@ class Agent:
         tools = tools_for(text, weak_retrieval=weak, flagged=bool(flags))
         if flags or weak:
             on_token = None
+        # A message that needs no tool and matches one FAQ clearly gets the owner's answer,
+        # and one that only asks where an order is gets its facts in a fixed template.
+        faq = None if flags or tools else owner_answer(hits, language=language)
+        asked_order = None if flags or faq or language != "en" else status_question(text)
+        answer_type = AnswerType.FAQ if faq else AnswerType.GENERATED
         usage = Usage()
         records: list[ToolCallRecord] = []
         reply, llm_error, model = "", None, None
@@ -119,13 +125,20 @@ class Agent:
         try:
             if INSTRUCTIONS in flags:
                 reply = render("instructions_reply")
+            elif faq:
+                reply = render("faq_reply", answer=faq.answer)
+            elif asked_order and (status := _order_status(asked_order, context, records)):
+                reply, answer_type = status, AnswerType.ORDER_STATUS
             else:
-                reply, model = self._draft(prompts, tools, context, records, usage, on_token)
+                # A lookup that already failed is shown to the model, not tried again.
+                offered = [name for name in tools if not (records and name == "lookup_order")]
+                reply, model = self._draft(prompts, offered, context, records, usage, on_token)
         except AllModelsFailed as error:
             llm_error = str(error)
         llm_ms = (time.perf_counter() - llm_started) * 1000
 
-        reply, cited_ids = _strip_citations(reply)
+        templated = answer_type != AnswerType.GENERATED
+        reply, cited_ids = (reply, [faq.doc_id]) if faq else _strip_citations(reply)
         by_id = {hit.doc_id: hit for hit in context.hits}
         invalid = [doc_id for doc_id in cited_ids if doc_id not in by_id]
         cited = [by_id[doc_id] for doc_id in cited_ids if doc_id in by_id]
@@ -142,10 +155,14 @@ class Agent:
             link_hosts=self._link_hosts(context.hits),
             guest=turn.verified_email is None,
             handoff_reason=context.handoff_reason,
+            templated=templated,
         )
         assessment = judge(llm_error=llm_error)
-        if assessment.decision == Decision.SEND and not self._self_check(
-            reply, cited or context.hits[:2], records, usage
+        # The owner's words and the order's facts leave a second look nothing to find.
+        if (
+            assessment.decision == Decision.SEND
+            and not templated
+            and not self._self_check(reply, cited or context.hits[:2], records, usage)
         ):
             assessment = judge(self_check=False)
         if llm_error:
@@ -156,6 +173,7 @@ class Agent:
         return Draft(
             decision=assessment.decision,
             reply=reply,
+            answer_type=answer_type,
             confidence=assessment.confidence,
             reasons=assessment.reasons,
             citations=[_citation(hit) for hit in cited or _implied(reply, context.hits)],
@@ -294,6 +312,20 @@ class Agent:
             return False
         _add_usage(usage, response)
         return (response.choices[0].message.content or "").strip().upper().startswith("YES")
+
+
+def _order_status(order_id: str, context: TurnContext, records: list) -> str | None:
+    """Look the order up as the model would; its status in the template, or None."""
+    arguments = {"order_id": order_id}
+    outcome = run_tool("lookup_order", json.dumps(arguments), context, ["lookup_order"])
+    records.append(
+        ToolCallRecord(
+            name="lookup_order", arguments=arguments, ok=outcome.ok, result=outcome.result
+        )
+    )
+    if outcome.ok and isinstance(outcome.result, dict):
+        return render("order_status", order=outcome.result)
+    return None
 
 
 def _relay(stream, on_token: Callable[[str], None], model: str):

@@ -251,6 +251,7 @@ class Desk:
             return Draft(
                 decision=row.decision,
                 reply=row.reply,
+                answer_type=row.answer_type,
                 confidence=row.confidence,
                 reasons=row.reasons,
                 citations=row.citations,

@@ -108,6 +108,7 @@ def record(session: Session, turn: Turn, draft: Draft) -> Draft:
         decision=draft.decision,
         status=DraftStatus.SENT if sent else DraftStatus.PENDING,
         reply=draft.reply,
+        answer_type=draft.answer_type,
         confidence=draft.confidence,
         priority=draft.priority,
         language=draft.language,

@@ -105,23 +105,30 @@ def _webapps(snapshot: Snapshot) -> ShopData:
 
 
 def _covid(snapshot: Snapshot) -> ShopData:
-    """A health agency's COVID-19 FAQ, with real users' questions labelled with the
-    FAQ answer that serves them."""
+    """A COVID-19 FAQ, with real users' questions labelled with the FAQ answers that
+    serve them."""
     rows = snapshot.json("data/CovidFAQ/query_answer_pairs.json")
     by_answer: dict[str, str] = {}
-    faqs, cases = [], []
+    faqs = []
     for row in rows:
         if row["query_type"] == "faq" and row["answer"] not in by_answer:
             doc_id = f"covid-{int(row['id']):03d}"
             by_answer[row["answer"]] = doc_id
             faqs.append(Faq(id=doc_id, question=row["question"].strip(), answer=row["answer"]))
+    # The same question is labelled once per FAQ that serves it: one case, every FAQ.
+    asked: dict[str, ShopCase] = {}
     for row in rows:
-        if row["query_type"] == "user_query" and row["label"] == 1 and row["question"].strip():
-            doc_id = by_answer.get(row["answer"])
-            if doc_id:
-                cases.append(
-                    ShopCase(id=f"covid-q{row['id']}", question=row["question"], doc_ids=[doc_id])
-                )
+        question = row["question"].strip()
+        doc_id = by_answer.get(row["answer"])
+        if row["query_type"] != "user_query" or row["label"] != 1 or not question or not doc_id:
+            continue
+        key = " ".join(question.lower().split())
+        case = asked.setdefault(
+            key, ShopCase(id=f"covid-q{row['id']}", question=question, doc_ids=[])
+        )
+        if doc_id not in case.doc_ids:
+            case.doc_ids.append(doc_id)
+    cases = list(asked.values())
     return ShopData(faqs=faqs, cases=cases)
 
 

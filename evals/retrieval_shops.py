@@ -17,6 +17,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
+from agent.language import detect_language
+from agent.owner_answers import owner_answer
+from agent.turn import PASSAGES
 from desk.sample_shop import load_sample_shop
 from evals.datasets import load_suite
 from evals.metrics import hit_at, reciprocal_rank
@@ -39,11 +42,19 @@ class Scores(BaseModel):
     ms_per_query: float
 
 
+class OwnerAnswers(BaseModel):
+    """Questions the owner's FAQ answer would be sent for, and how many got the right FAQ."""
+
+    rate: float
+    precision: float | None
+
+
 class ShopResult(BaseModel):
     shop: str
     domain: str
     cases: int
     baseline: Scores
+    owner_answers: OwnerAnswers
     # Per retrieval variant; "ours" is the default tuning.
     variants: dict[str, Scores]
 
@@ -96,17 +107,31 @@ def _measure(
     started = time.perf_counter()
     naive = baseline.rank([case.question for case in cases])
     naive_seconds = time.perf_counter() - started
-    scores = {}
+    scores, answered = {}, []
     for label, tuning in {OURS: Tuning(), **variants}.items():
         retriever.tuning = tuning
         started = time.perf_counter()
-        ranked = [[hit.doc_id for hit in retriever.search(case.question, K)] for case in cases]
-        scores[label] = _scores(ranked, cases, time.perf_counter() - started)
+        found = [retriever.search(case.question, K) for case in cases]
+        scores[label] = _scores(
+            [[hit.doc_id for hit in hits] for hits in found],
+            cases,
+            time.perf_counter() - started,
+        )
+        if label == OURS:
+            answered = [
+                (faq.doc_id in case.doc_ids)
+                for case, hits in zip(cases, found, strict=True)
+                if (faq := owner_answer(hits[:PASSAGES], language=detect_language(case.question)))
+            ]
     return ShopResult(
         shop=name,
         domain=domain,
         cases=len(cases),
         baseline=_scores(naive, cases, naive_seconds),
+        owner_answers=OwnerAnswers(
+            rate=round(len(answered) / len(cases), 4),
+            precision=round(sum(answered) / len(answered), 4) if answered else None,
+        ),
         variants=scores,
     )
 
@@ -184,4 +209,13 @@ def table(results: list[ShopResult]) -> str:
                 f"| {result.shop} | {result.cases} | {label} | {scores.hit_at_1:.3f} "
                 f"| {scores.hit_at_5:.3f} | {scores.mrr:.3f} | {scores.ms_per_query:.1f} |"
             )
+    lines += [
+        "",
+        "| shop | sent as the owner's FAQ answer | of them the right FAQ |",
+        "| --- | --- | --- |",
+    ]
+    for result in results:
+        answers = result.owner_answers
+        precision = "—" if answers.precision is None else f"{answers.precision:.3f}"
+        lines.append(f"| {result.shop} | {answers.rate:.3f} | {precision} |")
     return "\n".join(lines)

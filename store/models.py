@@ -148,6 +148,7 @@ class Draft(Base):
     decision: Mapped[str] = mapped_column(String(10))  # a Decision
     status: Mapped[str] = mapped_column(String(10))  # a DraftStatus
     reply: Mapped[str] = mapped_column(Text)
+    answer_type: Mapped[str] = mapped_column(String(20), default="generated")  # an AnswerType
     confidence: Mapped[float]
     priority: Mapped[float]
     language: Mapped[str] = mapped_column(String(8))

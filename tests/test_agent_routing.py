@@ -142,13 +142,51 @@ def test_off_topic_question_is_never_auto_sent(agent):
     assert draft.has_reason(ReasonCode.NOTHING_RELEVANT)
 
 
+def test_where_is_my_order_gets_its_facts_in_the_template_without_a_model(agent, customer):
+    email, order_id, tracking = customer
+    script("scripted/main", [server_error()])  # the model is never asked
+    draft = agent().ask(f"Hi! Where is my order {order_id}? Thanks", email=email)
+    assert scripted_llm.calls["main"] == 0, (draft, scripted_llm.seen_messages["main"])
+    assert draft.answer_type == "order_status"
+    assert draft.decision == "send", draft.reasons
+    assert draft.reply.startswith(f"Hi! Order {order_id}, placed on ")
+    assert " was delivered on " in draft.reply
+    (record,) = draft.tool_calls
+    assert record.name == "lookup_order" and record.ok
+    assert record.arguments == {"order_id": order_id}
+    assert record.result["status"] == "delivered"
+
+
+def test_a_guest_who_proves_the_order_gets_the_template_through_review(agent, customer):
+    email, order_id, _ = customer
+    with agent().sessions() as session:
+        postcode = session.scalar(select(Customer).where(Customer.email == email)).zip
+    script("scripted/main", [server_error()])
+    draft = agent().ask(f"where is {order_id}? {email} {postcode}")
+    assert draft.answer_type == "order_status", draft.tool_calls
+    assert draft.decision == "review"
+    assert draft.has_reason(ReasonCode.GUEST_ORDER)
+    assert f"Order {order_id}" in draft.reply
+
+
+def test_a_failed_lookup_is_explained_by_the_model_and_not_tried_again(agent, customer):
+    _, order_id, _ = customer
+    script("scripted/main", ["I need your checkout email and postcode to look that up."])
+    draft = agent().ask(f"where is {order_id}")
+    assert draft.answer_type == "generated"  # the lookup failed: the model asks for details
+    (record,) = draft.tool_calls
+    assert not record.ok
+    assert all("lookup_order" not in offered for offered in scripted_llm.seen_tools["main"])
+
+
 def test_order_question_looks_up_the_order_for_its_customer(agent, customer):
     email, order_id, tracking = customer
     script(
         "scripted/main",
         [call("lookup_order", order_id=order_id), f"Your order {order_id} was delivered.", "YES"],
     )
-    draft = agent().ask(f"Where is my order {order_id}?", email=email)
+    draft = agent().ask(f"Where is my order {order_id}? Can I still add a gift note?", email=email)
+    assert draft.answer_type == "generated"
     (record,) = draft.tool_calls
     assert record.name == "lookup_order" and record.ok
     assert record.arguments == {"order_id": order_id}
@@ -334,3 +372,36 @@ def test_a_message_that_instructs_the_assistant_gets_no_model_written_draft(agen
     assert "STAFF50" not in draft.reply and "MARA100" not in draft.reply
     assert "a person from our team will look at your message" in draft.reply.lower()
     assert scripted_llm.calls["main"] == 0
+
+
+RETURN_FAQ_ANSWER = (
+    "You can return unused items in their original packaging within 30 days of delivery."
+)
+
+
+def test_a_question_the_owner_already_answered_gets_the_faq_in_their_words(agent):
+    script("scripted/main", [server_error()])  # the model is never asked
+    bot = agent()
+    draft = bot.ask("what's your return policy?")
+    assert draft.answer_type == "faq", draft
+    assert scripted_llm.calls["main"] == 0
+    assert draft.decision == "send", draft.reasons
+    assert draft.reply.startswith("Hi! " + RETURN_FAQ_ANSWER)
+    assert draft.reply.endswith("gift cards can't be returned.")
+    assert [c.doc_id for c in draft.citations] == ["faq-return-window"]
+    assert draft.usage.prompt_tokens == 0
+    with bot.sessions() as session:
+        assert session.get(Draft, draft.draft_id).answer_type == "faq"
+
+
+def test_a_question_near_several_passages_is_written_by_the_model(agent):
+    script("scripted/main", [RETURN_ANSWER, "YES"])
+    draft = agent().ask("How long do I have to send back something I bought?")
+    assert draft.answer_type == "generated"
+    assert scripted_llm.calls["main"] == 2  # the draft and the self-check
+
+
+def test_an_order_question_never_gets_a_canned_faq(agent):
+    script("scripted/main", ["Your order is on its way.", "YES"])
+    draft = agent().ask("what's your return policy for order KC-10042?")
+    assert draft.answer_type == "generated"

@@ -32,6 +32,13 @@ COVID = [
     {"query_type": "user_query", "label": 1, "id": "9", "question": "vaccine yet?", "answer": "B"},
     {"query_type": "user_query", "label": 0, "id": "10", "question": "fever?", "answer": "B"},
     {"query_type": "user_query", "label": 1, "id": "11", "question": "  ", "answer": "A"},
+    {
+        "query_type": "user_query",
+        "label": 1,
+        "id": "12",
+        "question": "Vaccine  yet?",
+        "answer": "A",
+    },
 ]
 
 
@@ -65,8 +72,9 @@ def test_each_thread_becomes_an_faq_and_its_rephrasings_the_questions(snapshots)
 def test_user_questions_point_at_the_faq_with_their_answer(snapshots):
     data = SHOPS["covid"].load(snapshots)
     assert [faq.id for faq in data.faqs] == ["covid-001", "covid-002"]
+    # A question labelled twice is one question that two FAQs answer.
     assert [(case.question, case.doc_ids) for case in data.cases] == [
-        ("vaccine yet?", ["covid-002"])
+        ("vaccine yet?", ["covid-002", "covid-001"])
     ]
 
 
@@ -93,10 +101,12 @@ def test_eval_retrieval_prints_each_shop_against_the_naive_baseline(snapshots, t
         },
     )
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| webapps")]
+    retrieval, owner_answers = done.stdout.split("owner's FAQ answer")
+    rows = [line for line in retrieval.splitlines() if line.startswith("| webapps")]
     assert [row.split(" | ")[2] for row in rows] == ["naive dense", "ours"]
     assert all(row.split(" | ")[1] == "4" for row in rows)
     assert "| covid | 1 | ours | 1.000 | 1.000 | 1.000 |" in done.stdout
+    assert "| webapps | " in owner_answers
 
 
 def test_eval_retrieval_says_which_shops_it_could_not_build(tmp_path):
