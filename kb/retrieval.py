@@ -205,12 +205,13 @@ class Retriever:
             for chunk_id, text, meta, distance in rows:
                 found[chunk_id] = (text, meta, 1.0 - distance)
             index, scores = lexical[name], lexical_scores[name]
+            lexical_ids = []
             for position in index.bm25.top(query, depth, scores):
+                lexical_ids.append(index.ids[position])
                 found.setdefault(
                     index.ids[position], (index.texts[position], index.metadatas[position], None)
                 )
             dense_ids = [row[0] for row in rows]
-            lexical_ids = [index.ids[p] for p in index.bm25.top(query, depth, scores)]
             fuse = self._fuse_scores if self.tuning.fusion == "score" else self._fuse_ranks
             for chunk_id, value in fuse(dense_ids, lexical_ids, found, index, scores).items():
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + WEIGHTS[name] * value
