@@ -81,8 +81,12 @@ def test_suites_are_files_full_is_all_and_smoke_the_marked_cases(tmp_path):
 def test_the_shipped_datasets_load():
     full = load_suite("full")
     smoke = load_suite("smoke")
-    assert {c.suite for c in full} == {"retrieval", "answers", "tools", "routing", "safety"}
+    suites = {"retrieval", "answers", "tools", "routing", "safety", "fluent_wrong"}
+    assert {c.suite for c in full} == suites
     assert len(full) >= 150
+    wrong_but_fluent = load_suite("fluent_wrong")
+    assert len(wrong_but_fluent) >= 30
+    assert {c.expected_decision for c in wrong_but_fluent} == {"review"}
     assert any(not c.needs_agent for c in smoke) and any(c.needs_agent for c in smoke)
     assert len(smoke) <= 20
 
