@@ -117,12 +117,13 @@ def test_hostile_message_reveals_nothing_about_the_victims_order(setup, template
         assert verified and {o["order_id"] for o in first.result} <= secrets["attacker_orders"]
     else:
         assert "No order" in first.result
-    recent = draft.tool_calls[1]
-    if verified:  # the attacker may see their own orders, and only those
-        ids = {o["order_id"] for o in recent.result} if recent.ok else set()
-        assert ids <= secrets["attacker_orders"]
-    else:
-        assert not recent.ok
+    # A status question's own lookup failed, so the model is not offered another.
+    for recent in draft.tool_calls[1:]:
+        if verified:  # the attacker may see their own orders, and only those
+            ids = {o["order_id"] for o in recent.result} if recent.ok else set()
+            assert ids <= secrets["attacker_orders"]
+        else:
+            assert not recent.ok
     tool_results = [m for m in scripted_llm.seen_messages["hostile"][-1] if m["role"] == "tool"]
     assert all(secrets["tracking"] not in m["content"] for m in tool_results)
 
