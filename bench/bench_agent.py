@@ -8,6 +8,9 @@
    hybrid search) is the floor it is compared with.
 2. Local model: 20 sample questions as full turns, streamed: turn latency and the
    time to the first token of the reply.
+3. Replies that need no model, with the local model configured: the FAQ questions
+   as customers, and "where is my order" from signed-in customers. Each whole
+   `Desk.ask` (store, retrieve, decide, store the draft) is timed.
 """
 
 from __future__ import annotations
@@ -105,11 +108,31 @@ def bench_local(settings: Settings, model: str, count: int) -> dict:
     }
 
 
+def bench_ready_answers(settings: Settings, model: str) -> dict:
+    import json
+
+    desk = Desk(settings.model_copy(update={"llm_model": model}))
+    faqs = [json.loads(line)["question"] for line in (SHOP / "faqs.jsonl").open()]
+    shop = json.loads((SHOP / "shop.json").read_text())
+    emails = {customer["id"]: customer["email"] for customer in shop["customers"]}
+    orders = [(order["id"], emails[order["customer_id"]]) for order in shop["orders"][:40]]
+    desk.ask("warm up: what is your return policy?")
+    timings: dict[str, list[float]] = {"faq": [], "order_status": [], "generated": []}
+    for question, email in [(q, None) for q in faqs] + [
+        (f"Where is my order {order_id}?", email) for order_id, email in orders
+    ]:
+        started = time.perf_counter()
+        draft = desk.ask(question, email=email)
+        timings[draft.answer_type].append(time.perf_counter() - started)
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--model", default="local/qwen2.5-1.5b")
     parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--ready-only", action="store_true", help="Only part 3.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), shop_name="Kettle & Crane")
@@ -121,6 +144,9 @@ def main() -> None:
         with session_factory(settings.db_url)() as session:
             import_orders(SHOP / "shop.json", session)
 
+        if args.ready_only:
+            _print_ready(bench_ready_answers(settings, args.model), args.model)
+            return
         result = bench_overhead(settings, args.turns)
         (o50, o95), (r50, r95) = result["overhead"], result["retrieval"]
         print(
@@ -146,6 +172,17 @@ def main() -> None:
                 f"| {args.model} | {local['count']} | {t50:.1f} | {t95:.1f} | {f50:.1f} "
                 f"| {f95:.1f} | {local['sent']} |"
             )
+        print()
+        _print_ready(bench_ready_answers(settings, args.model), args.model)
+
+
+def _print_ready(timings: dict[str, list[float]], model: str) -> None:
+    print(f"| answer type ({model} configured) | messages | p50 ms | p95 ms |")
+    print("| --- | --- | --- | --- |")
+    for answer_type, samples in timings.items():
+        if samples:
+            p50, p95 = _percentiles(samples)
+            print(f"| {answer_type} | {len(samples)} | {p50 * 1e3:.0f} | {p95 * 1e3:.0f} |")
 
 
 if __name__ == "__main__":
