@@ -37,7 +37,7 @@ from agent.tools import (
     tool_schemas,
     tools_for,
 )
-from kb.retrieval import RELEVANT, Hit, Retriever
+from kb.retrieval import RELEVANT, Hit, Retriever, tokens
 from llm.client import AllModelsFailed, complete_with_fallbacks, explain
 from settings import Settings
 
@@ -45,6 +45,10 @@ MAX_STEPS = 3
 HISTORY = 6
 PASSAGES = 4
 PASSAGE_CHARS = 700
+# A passage this far below the best one rarely answers; it only lengthens the prompt,
+# and reading the prompt is most of a small local model's time to the first word.
+PASSAGE_FLOOR = 0.15
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 CITATION = re.compile(r"\s*\[([a-z0-9][\w./:#-]*)\]")
 
 
@@ -202,7 +206,7 @@ class Agent:
             {"role": "user" if said.by_customer else "assistant", "content": said.text}
             for said in turn.history[-HISTORY:]
         ]
-        passages = [hit.model_copy(update={"text": hit.text[:PASSAGE_CHARS]}) for hit in hits]
+        passages = _prompt_passages(hits, turn.text)
 
         def drafting(records: list[ToolCallRecord]) -> list[dict]:
             system = render("system", shop_name=self.settings.shop_name)
@@ -312,6 +316,30 @@ class Agent:
             return False
         _add_usage(usage, response)
         return (response.choices[0].message.content or "").strip().upper().startswith("YES")
+
+
+def _prompt_passages(hits: list[Hit], question: str) -> list[Hit]:
+    """The passages worth reading: near the best one, each cut to its relevant sentences."""
+    top = max((hit.score for hit in hits), default=0.0)
+    kept = [hit for hit in hits if hit.score >= top - PASSAGE_FLOOR]
+    return [hit.model_copy(update={"text": _focus(hit.text, question)}) for hit in kept]
+
+
+def _focus(text: str, question: str) -> str:
+    """At most PASSAGE_CHARS: the first sentence, then those sharing most words with the
+    question, in their order."""
+    if len(text) <= PASSAGE_CHARS:
+        return text
+    sentences = [part for part in _SENTENCE.split(text) if part.strip()]
+    asked = set(tokens(question))
+    ranked = sorted(range(1, len(sentences)), key=lambda i: -len(asked & set(tokens(sentences[i]))))
+    chosen, used = {0}, len(sentences[0])
+    for index in ranked:
+        if used + len(sentences[index]) + 1 > PASSAGE_CHARS:
+            continue
+        chosen.add(index)
+        used += len(sentences[index]) + 1
+    return " ".join(sentences[i] for i in sorted(chosen))[:PASSAGE_CHARS]
 
 
 def _order_status(order_id: str, context: TurnContext, records: list) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -405,3 +406,14 @@ def test_an_order_question_never_gets_a_canned_faq(agent):
     script("scripted/main", ["Your order is on its way.", "YES"])
     draft = agent().ask("what's your return policy for order KC-10042?")
     assert draft.answer_type == "generated"
+
+
+def test_the_model_reads_only_passages_near_the_best_one(agent):
+    script("scripted/main", [RETURN_ANSWER, "YES"])
+    agent().ask("How long do I have to send back something I bought?")
+    prompt = scripted_llm.seen_messages["main"][0][-1]["content"]
+    assert 'id="art-returns-and-refunds-policy"' in prompt
+    assert 'id="faq-return-window"' in prompt
+    assert 'id="faq-price-adjustment"' not in prompt  # 0.25 below the best passage
+    passages = re.findall(r"<passage [^>]*>\n(.*?)\n</passage>", prompt, re.DOTALL)
+    assert passages and all(len(text) <= 700 for text in passages)
