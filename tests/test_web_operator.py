@@ -314,3 +314,17 @@ def test_a_decision_from_a_page_that_was_not_refreshed_is_refused(app):
         assert len(session.scalars(select(Review).where(Review.draft_id == draft.id)).all()) == 1
         sent = session.scalars(select(Message).where(Message.draft_id == draft.id)).all()
         assert [m.text for m in sent] == ["Refund sent."]
+
+
+def test_the_operator_sees_when_a_draft_is_their_own_faq_answer(app):
+    client = app.test_client()
+    _, _, message_id = _queued_draft(client)
+    draft = _draft_for(app, message_id)
+    _login(client)
+    generated = client.get(f"/operator/drafts/{draft.id}").get_data(as_text=True)
+    assert "your FAQ answer, word for word" not in generated
+    with app.extensions["support"].sessions() as session:
+        session.get(Draft, draft.id).answer_type = "faq"
+        session.commit()
+    page = client.get(f"/operator/drafts/{draft.id}").get_data(as_text=True)
+    assert "the reply is your FAQ answer, word for word" in page
