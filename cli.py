@@ -204,19 +204,38 @@ def eval_command(
     show_default=True,
     help="Held-back questions (test), the ones tuning may see (dev), or both.",
 )
+@click.option(
+    "--lexical-weight",
+    "weights",
+    multiple=True,
+    type=click.FloatRange(0, 5),
+    help="Also measure retrieval with this BM25 weight (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def eval_retrieval(snapshots: Path | None, shops: tuple[str, ...], split: str, as_json: bool):
+def eval_retrieval(
+    snapshots: Path | None,
+    shops: tuple[str, ...],
+    split: str,
+    weights: tuple[float, ...],
+    as_json: bool,
+):
     """Retrieval on the sample shop and the public test shops, against a naive baseline."""
     from evals.public_shops import SHOPS
     from evals.retrieval_shops import SAMPLE, measure_all, table
+    from kb.retrieval import Tuning
 
     unknown = set(shops) - {SAMPLE, *SHOPS}
     if unknown:
         raise click.UsageError(
             f"unknown shop {sorted(unknown)[0]!r}; known: sample, {', '.join(SHOPS)}"
         )
+    variants = {f"lexical weight {w:g}": Tuning(lexical_weight=w) for w in weights}
     results, skipped = measure_all(
-        load_settings(), snapshots=snapshots, shops=list(shops) or None, split=split
+        load_settings(),
+        snapshots=snapshots,
+        shops=list(shops) or None,
+        split=split,
+        variants=variants,
     )
     if as_json:
         click.echo(json.dumps([result.model_dump() for result in results], indent=2))

@@ -1,9 +1,9 @@
-"""Hybrid retrieval: dense (Chroma, cosine) and lexical (BM25) fused by reciprocal rank.
+"""Hybrid retrieval: dense (Chroma, cosine) plus a light, normalized BM25 score.
 
-Ranking uses reciprocal rank fusion, which needs no score calibration between the
-two retrievers. The score reported with each hit is the cosine similarity between
-the query and the chunk: it means the same thing for every query, so the
-confidence gate can set a threshold on it.
+Fusing by score rather than by rank keeps the dense margin: on the public test shops
+reciprocal rank fusion lost to plain dense search (docs/benchmarks.md). The score
+reported with each hit is the cosine similarity between the query and the chunk: it
+means the same thing for every query, so the confidence gate can set a threshold on it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -22,7 +21,6 @@ from kb.embeddings import Embedder
 from kb.index import ARTICLES, TICKETS, KnowledgeBase
 from settings import Settings
 
-RRF_K = 60
 # Below this cosine similarity nothing in the knowledge base is about the question.
 RELEVANT = 0.35
 # Past tickets are evidence of what worked once; the help center is the policy.
@@ -127,9 +125,6 @@ class Tuning(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    # "rrf" fuses ranks; "score" adds the cosine similarity and the query's BM25 score
-    # divided by its best, so a clear dense winner keeps its lead.
-    fusion: Literal["rrf", "score"] = "score"
     dense_weight: float = 1.0
     # Fitted on the public shops' dev questions (docs/benchmarks.md): more lexical weight
     # helps the sample shop's exact terms and hurts everywhere else.
@@ -212,22 +207,14 @@ class Retriever:
                     index.ids[position], (index.texts[position], index.metadatas[position], None)
                 )
             dense_ids = [row[0] for row in rows]
-            fuse = self._fuse_scores if self.tuning.fusion == "score" else self._fuse_ranks
-            for chunk_id, value in fuse(dense_ids, lexical_ids, found, index, scores).items():
+            fused_here = self._fuse(dense_ids, lexical_ids, found, index, scores)
+            for chunk_id, value in fused_here.items():
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + WEIGHTS[name] * value
         return self._best_per_document(fused, found, np.asarray(vector, dtype=np.float32), k)
 
-    def _fuse_ranks(self, dense_ids, lexical_ids, found, index, scores) -> dict[str, float]:
-        fused: dict[str, float] = {}
-        for weight, ranked in (
-            (self.tuning.dense_weight, dense_ids),
-            (self.tuning.lexical_weight, lexical_ids),
-        ):
-            for rank, chunk_id in enumerate(ranked):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
-        return fused
-
-    def _fuse_scores(self, dense_ids, lexical_ids, found, index, scores) -> dict[str, float]:
+    def _fuse(self, dense_ids, lexical_ids, found, index, scores) -> dict[str, float]:
+        """Cosine similarity plus the BM25 score divided by the query's best: unlike fusing
+        ranks, a clear dense winner keeps its lead over a document that only shares words."""
         best = float(scores.max()) if scores.size else 0.0
         # A chunk outside the dense top list is at most as similar as the last one in it.
         floor = min((found[c][2] for c in dense_ids), default=0.0)

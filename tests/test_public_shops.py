@@ -94,6 +94,8 @@ def test_eval_retrieval_prints_each_shop_against_the_naive_baseline(snapshots, t
         "covid",
         "--split",
         "all",
+        "--lexical-weight",
+        "0",
         env={
             "SUPPORT_PUBLIC_DATA": str(snapshots),
             "SUPPORT_DATA_DIR": str(tmp_path / "data"),
@@ -103,7 +105,7 @@ def test_eval_retrieval_prints_each_shop_against_the_naive_baseline(snapshots, t
     assert done.returncode == 0, done.stderr
     retrieval, owner_answers = done.stdout.split("owner's FAQ answer")
     rows = [line for line in retrieval.splitlines() if line.startswith("| webapps")]
-    assert [row.split(" | ")[2] for row in rows] == ["naive dense", "ours"]
+    assert [row.split(" | ")[2] for row in rows] == ["naive dense", "ours", "lexical weight 0"]
     assert all(row.split(" | ")[1] == "4" for row in rows)
     assert "| covid | 1 | ours | 1.000 | 1.000 | 1.000 |" in done.stdout
     assert "| webapps | " in owner_answers
