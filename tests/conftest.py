@@ -71,6 +71,21 @@ def shop_dir(tmp_path_factory) -> Path:
     return data
 
 
+@pytest.fixture
+def settings(tmp_path):
+    """Settings on an empty data dir of this test's own."""
+    from settings import Settings
+
+    return Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from kb.embeddings import Embedder
+
+    return Embedder("local/all-MiniLM-L6-v2")
+
+
 def shop_settings(shop_dir: Path, **overrides):
     from settings import Settings
 

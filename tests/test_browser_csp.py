@@ -16,11 +16,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-from store.conversations import add_message, start_conversation
-from store.models import Author, Draft, DraftStatus
 from store.operators import set_operator
 from tests.browser_helpers import chromium, needs_chromium, served
-from tests.web_helpers import make_app
+from tests.web_helpers import make_app, queue_pending_draft
 
 pytestmark = needs_chromium
 
@@ -33,21 +31,8 @@ def base_url(web_data_dir, web_retriever) -> Iterator[str]:
     app = make_app(web_data_dir, web_retriever, MODEL, workers=0)
     with app.extensions["support"].sessions() as session:
         set_operator(session, "owner", PASSWORD)
-        conversation, _ = start_conversation(session)
-        message = add_message(
-            session, conversation.id, Author.CUSTOMER, "Where is my CSP-checked kettle?"
-        )
-        session.add(
-            Draft(
-                conversation_id=conversation.id,
-                message_id=message.id,
-                decision="review",
-                status=DraftStatus.PENDING,
-                reply="It ships today.",
-                confidence=0.3,
-                priority=99.0,
-                language="en",
-            )
+        queue_pending_draft(
+            session, "Where is my CSP-checked kettle?", reply="It ships today.", priority=99.0
         )
         session.commit()
     with served(app) as url:

@@ -25,7 +25,6 @@ from evals.metrics import (
 from evals.ragas_metrics import JUDGED, NON_LLM, RagasScorer
 from evals.report import write
 from evals.results import CaseResult, Report, ToolCall
-from kb.embeddings import Embedder
 from tests.conftest import run_cli
 
 RETURNS = "How long do I have to return an item?"
@@ -38,11 +37,6 @@ def _line(**fields) -> str:
 
 def _case(**fields) -> CaseResult:
     return CaseResult(**{"id": "c", "suite": "answers", "question": RETURNS, **fields})
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder("local/all-MiniLM-L6-v2")
 
 
 # Datasets

@@ -16,7 +16,7 @@ from kb.embeddings import Embedder
 from kb.index import KnowledgeBase
 from kb.retrieval import Retriever
 from settings import Settings
-from tests.conftest import MODELS_DIR, run_cli
+from tests.conftest import run_cli
 
 FAQS = [
     {"id": "faq-a", "question": "Do you ship to Iceland?", "answer": "Yes, DHL, 5-10 days."},
@@ -24,16 +24,6 @@ FAQS = [
     {"id": "faq-c", "question": "Do gift cards expire?", "answer": "No, they never expire."},
 ]
 GUIDE = "# Descaling the kettle\n\n## Vinegar\n\nMix vinegar and water 1:1.\n\n## Rinse\n\nRinse."
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR)
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder("local/all-MiniLM-L6-v2")
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

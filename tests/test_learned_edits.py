@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import pytest
-
 from ingestion.feedback import learn_from_edit
 from ingestion.records import Ticket, TicketMessage, TicketStatus
-from kb.embeddings import Embedder
 from kb.index import TICKETS, KnowledgeBase
 from kb.retrieval import Retriever
 from settings import Settings
-from tests.conftest import MODELS_DIR
 
 WHEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 QUESTION = (
@@ -36,16 +32,6 @@ PERSONAL = [
     "555-0147",
     "dana.whitfield@gmail.com",
 ]
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR)
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder("local/all-MiniLM-L6-v2")
 
 
 def _learned_chunk(settings: Settings, doc_id: str) -> tuple[str, dict]:

@@ -11,10 +11,9 @@ from sqlalchemy import delete, func, select
 from werkzeug.security import generate_password_hash
 
 import store.operators
-from store.conversations import add_message, start_conversation
-from store.models import AuditEntry, Author, Draft, DraftStatus
+from store.models import AuditEntry, Draft, DraftStatus
 from store.operators import audit, check_login, set_operator
-from tests.web_helpers import log_in, make_app
+from tests.web_helpers import log_in, make_app, queue_pending_draft
 
 MODEL = "scripted/pages"
 PASSWORD = "long enough secret"
@@ -65,21 +64,8 @@ def _queue_drafts(app, count: int) -> list[str]:
     questions = []
     with app.extensions["support"].sessions() as session:
         for number in range(count):
-            conversation, _ = start_conversation(session)
             question = f"Question number {number:03d} about a refund"
-            message = add_message(session, conversation.id, Author.CUSTOMER, question)
-            session.add(
-                Draft(
-                    conversation_id=conversation.id,
-                    message_id=message.id,
-                    decision="review",
-                    status=DraftStatus.PENDING,
-                    reply="Let me check.",
-                    confidence=0.3,
-                    priority=50.0,
-                    language="en",
-                )
-            )
+            queue_pending_draft(session, question, reply="Let me check.", priority=50.0)
             questions.append(question)
         session.commit()
     return questions

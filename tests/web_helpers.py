@@ -86,3 +86,24 @@ def log_in(client: FlaskClient, name: str, password: str, address: str = "127.0.
         data={"name": name, "password": password, "csrf_token": token},
         environ_base={"REMOTE_ADDR": address},
     )
+
+
+def queue_pending_draft(session, question: str, *, reply: str, priority: float) -> None:
+    """A customer's question waiting in the queue with a draft for review (not committed)."""
+    from store.conversations import add_message, start_conversation
+    from store.models import Author, Draft, DraftStatus
+
+    conversation, _ = start_conversation(session)
+    message = add_message(session, conversation.id, Author.CUSTOMER, question)
+    session.add(
+        Draft(
+            conversation_id=conversation.id,
+            message_id=message.id,
+            decision="review",
+            status=DraftStatus.PENDING,
+            reply=reply,
+            confidence=0.3,
+            priority=priority,
+            language="en",
+        )
+    )
