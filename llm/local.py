@@ -18,8 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import litellm
+import numpy as np
 from litellm import CustomLLM
-from litellm.types.utils import GenericStreamingChunk, Message, ModelResponse, Usage
+from litellm.types.utils import (
+    ChoiceLogprobs,
+    GenericStreamingChunk,
+    Message,
+    ModelResponse,
+    Usage,
+)
 
 from llm.model_files import resolve_model_file
 from llm.tool_call_parsing import ParsedReply, parse_tool_calls
@@ -111,6 +118,43 @@ def _generation_args(optional_params: dict) -> dict:
     return args
 
 
+class _TopLogprobs:
+    """A logits processor that notes each step's most likely tokens and their log probabilities.
+
+    llama.cpp returns logprobs only for a model loaded with logits for every prompt token,
+    which costs gigabytes and slows reading the prompt; the sampler sees the next token's
+    logits anyway. At temperature 0 the most likely token is the one generated.
+    """
+
+    def __init__(self, llama, optional_params: dict) -> None:
+        self.llama = llama
+        self.top = max(1, int(optional_params.get("top_logprobs") or 1))
+        self.steps: list[list[tuple[str, float]]] = []
+
+    def __call__(self, input_ids, logits):
+        values = np.asarray(logits, dtype=np.float64)
+        shifted = values - values.max()
+        logprobs = shifted - np.log(np.exp(shifted).sum())
+        best = np.argsort(-logprobs)[: self.top]
+        self.steps.append([(self._piece(int(token)), float(logprobs[token])) for token in best])
+        return logits
+
+    def _piece(self, token: int) -> str:
+        return self.llama.detokenize([token]).decode("utf-8", errors="replace")
+
+    def openai(self) -> dict:
+        return {
+            "content": [
+                {
+                    "token": step[0][0],
+                    "logprob": step[0][1],
+                    "top_logprobs": [{"token": t, "logprob": lp} for t, lp in step],
+                }
+                for step in self.steps
+            ]
+        }
+
+
 def _tool_names(tools: list[dict] | None) -> set[str]:
     return {tool["function"]["name"] for tool in tools or [] if tool.get("type") == "function"}
 
@@ -121,30 +165,40 @@ class LocalLLM(CustomLLM):
     litellm calls handlers with keyword arguments only; the ones not named here are unused.
     """
 
-    def _generate(self, model: str, messages: list, optional_params: dict) -> tuple[str, dict]:
+    def _generate(
+        self, model: str, messages: list, optional_params: dict
+    ) -> tuple[str, dict, dict | None]:
+        """(text, usage, logprobs); logprobs only when asked for, in OpenAI's shape."""
         loaded = load_model(model)
         tools = optional_params.get("tools") or None
+        steps = (
+            _TopLogprobs(loaded.llama, optional_params) if optional_params.get("logprobs") else None
+        )
         with loaded.lock:
             result = loaded.llama.create_chat_completion(
                 messages=_template_messages(messages),
                 tools=tools if optional_params.get("tool_choice") != "none" else None,
+                logits_processor=[steps] if steps else None,
                 **_generation_args(optional_params),
             )
-        return result["choices"][0]["message"].get("content") or "", result["usage"]
+        text = result["choices"][0]["message"].get("content") or ""
+        return text, result["usage"], steps.openai() if steps else None
 
-    def _reply(self, model: str, messages: list, optional_params: dict) -> tuple[ParsedReply, dict]:
-        text, usage = self._generate(model, messages, optional_params)
+    def _reply(
+        self, model: str, messages: list, optional_params: dict
+    ) -> tuple[ParsedReply, dict, dict | None]:
+        text, usage, logprobs = self._generate(model, messages, optional_params)
         tools = optional_params.get("tools")
         parsed = parse_tool_calls(
             text, _tool_names(tools), id_prefix=f"call_{uuid.uuid4().hex[:8]}"
         )
         if tools and not parsed.tool_calls and parsed.unknown_tools:
             # The model invented a tool; ask again without tools for a plain answer.
-            text, usage = self._generate(
+            text, usage, logprobs = self._generate(
                 model, messages, {**optional_params, "tool_choice": "none"}
             )
             parsed = ParsedReply(content=text.strip() or None)
-        return parsed, usage
+        return parsed, usage, logprobs
 
     def completion(
         self,
@@ -154,10 +208,12 @@ class LocalLLM(CustomLLM):
         model_response: ModelResponse,
         **kwargs,
     ) -> ModelResponse:
-        parsed, usage = self._reply(model, messages, optional_params)
+        parsed, usage, logprobs = self._reply(model, messages, optional_params)
         model_response.choices[0].message = Message(
             content=parsed.content, tool_calls=parsed.tool_calls or None
         )
+        if logprobs:
+            model_response.choices[0].logprobs = ChoiceLogprobs(**logprobs)
         model_response.choices[0].finish_reason = "tool_calls" if parsed.tool_calls else "stop"
         model_response.model = f"{PROVIDER}/{model}"
         model_response.usage = Usage(
@@ -201,7 +257,7 @@ class LocalLLM(CustomLLM):
         if held:
             parsed = parse_tool_calls(text, names, id_prefix=f"call_{uuid.uuid4().hex[:8]}")
             if not parsed.tool_calls and parsed.unknown_tools:
-                retry, _ = self._generate(
+                retry, _, _ = self._generate(
                     model, messages, {**optional_params, "tool_choice": "none"}
                 )
                 parsed = ParsedReply(content=retry.strip() or None)

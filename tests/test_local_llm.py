@@ -1,4 +1,5 @@
-"""The local model through litellm: OpenAI-shaped replies, tool calls, streaming, threads."""
+"""The local model through litellm: OpenAI-shaped replies, tool calls, streaming, threads,
+and the log probabilities the self-check reads."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import litellm
 import pytest
 
+from agent.prompts import render
+from agent.turn import yes_probability
 from doctor import PROBE_TOOL
+from kb.retrieval import Hit
 from llm.client import completion
 from tests.conftest import TEST_LLM
 
@@ -65,3 +69,27 @@ def test_concurrent_requests_share_one_model_safely():
         replies = list(pool.map(lambda q: ask(q).choices[0].message.content, questions))
     for n, reply in zip((2, 3, 4, 5), replies, strict=True):
         assert str(2 * n) in reply
+
+
+def test_the_self_check_is_surer_of_a_reply_its_passage_backs_than_of_one_it_contradicts():
+    passage = Hit(
+        doc_id="faq-return-window",
+        chunk_id="faq-return-window#0",
+        title="What is your return policy?",
+        kind="faq",
+        score=0.8,
+        text="Q: What is your return policy?\nA: You can return unused items in their original "
+        "packaging within 30 days of delivery for a full refund. Return shipping is paid by "
+        "the customer.",
+    )
+
+    def probability_of_yes(reply: str) -> float:
+        prompt = render("self_check", reply=reply, hits=[passage], tool_results=[])
+        response = ask(prompt, logprobs=True, top_logprobs=5, temperature=0)
+        (first, *_) = response.choices[0].logprobs.content
+        assert len(first.top_logprobs) == 5 and first.logprob <= 0
+        return yes_probability(response.choices[0])
+
+    backed = probability_of_yes("You can return unused items within 30 days for a full refund.")
+    contradicted = probability_of_yes("You can return any item within 90 days; we pay shipping.")
+    assert 0 < contradicted < backed < 1
