@@ -74,8 +74,19 @@ class Settings(BaseSettings):
         "local/all-MiniLM-L6-v2",
         description="local/all-MiniLM-L6-v2 or any litellm embedding model.",
     )
-    auto_send_threshold: float = Field(
-        0.75, ge=0, le=1, description="Confidence a draft needs to be sent without review."
+    auto_send_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="A fixed confidence a generated draft needs to be sent without review, "
+        "instead of the calibrated threshold; set, it also lets an uncalibrated model send.",
+    )
+    target_precision: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="Share of unreviewed answers that must be right; `calibrate` picks the "
+        "auto-send threshold that reaches it.",
     )
     judge_model: str | None = Field(None, description="litellm model that judges eval answers.")
     secret_key: SecretStr | None = Field(

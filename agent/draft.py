@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agent.calibration import Signals
+
 
 class Decision(StrEnum):
     SEND = "send"
@@ -29,6 +31,7 @@ class ReasonCode(StrEnum):
     ECHO = "echo"
     MALFORMED_REPLY = "malformed_reply"
     LOW_CONFIDENCE = "low_confidence"
+    UNCALIBRATED = "uncalibrated"  # no calibration says how far this model can be trusted
     GUEST_ORDER = "guest_order"
     TICKET_ONLY_EVIDENCE = "ticket_only_evidence"
     FOREIGN_LINK = "foreign_link"
@@ -107,6 +110,8 @@ class Draft(BaseModel):
     conversation_id: str | None = None
     draft_id: int | None = None
     model: str | None = None
+    # What the gate weighed; kept so that a later calibration can learn from real decisions.
+    signals: Signals | None = None
 
     def has_reason(self, code: ReasonCode) -> bool:
         return any(reason.code == code for reason in self.reasons)

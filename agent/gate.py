@@ -1,9 +1,12 @@
 """The confidence gate: is this draft safe to send, and how urgent is it for the queue?
 
-Confidence (0..1) blends how well the knowledge base matched the question with how
-much of the reply is grounded in what was cited or returned by tools. A draft is
-sent only when confidence clears the threshold and nothing raised a flag; every
-other draft goes to the queue with its reasons, each a code and a sentence in plain words.
+Hard reasons (a policy flag, a failed tool, weak grounding, a doubting self-check…)
+always send a draft to the queue. A draft with none is sent when it is templated (the
+owner's FAQ answer, an order's facts) or, when generated, when the calibration fitted
+for its model gives it a probability of being right at or above the calibrated
+threshold. Without a calibration a person reviews every generated draft, unless the
+owner fixed a threshold on the uncalibrated confidence, which blends retrieval
+strength with grounding. Every reason is a code and a sentence in plain words.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from agent.calibration import GateCalibration, Signals
 from agent.draft import Decision, Reason, ReasonCode, ToolCallRecord
 from agent.policy import Flag
 from kb.retrieval import RELEVANT, Hit, tokens
@@ -32,11 +36,21 @@ URGENT_WORDS = re.compile(
 )
 
 
+# Reasons that only say the draft is not sure enough: the self-check may still run.
+SOFT = frozenset({ReasonCode.LOW_CONFIDENCE, ReasonCode.UNCALIBRATED})
+
+
 @dataclass
 class Assessment:
     decision: Decision
     confidence: float
     reasons: list[Reason] = field(default_factory=list)
+    signals: Signals | None = None
+
+    @property
+    def only_unsure(self) -> bool:
+        """Nothing but confidence stands between this draft and the customer."""
+        return all(reason.code in SOFT for reason in self.reasons)
 
 
 def grounding(reply: str, evidence: str) -> float:
@@ -60,15 +74,20 @@ def assess(
     invalid_citations: list[str],
     tool_calls: list[ToolCallRecord],
     flags: list[Flag],
-    threshold: float,
+    threshold: float | None = None,
+    calibration: GateCalibration | None = None,
+    model: str | None = None,
     link_hosts: frozenset[str] = frozenset(),
     guest: bool = False,
     handoff_reason: str | None = None,
-    self_check: bool | None = None,
+    self_check: float | None = None,
     llm_error: str | None = None,
     templated: bool = False,
 ) -> Assessment:
     """The decision on one draft; `link_hosts` are the hosts its links may point to.
+
+    `threshold`, when the owner fixed one, replaces the calibrated threshold; `self_check`
+    is the model's probability that its sources back the reply, once it has been asked.
 
     `templated` means no model wrote the reply: it is the evidence's own words (an FAQ
     answer) or its facts in fixed sentences (an order's status), so it is grounded.
@@ -93,7 +112,8 @@ def assess(
     # Only looked-up facts are evidence; opening a ticket or a handoff proves nothing.
     good_tools = [call for call in tool_calls if call.ok and call.name == "lookup_order"]
     failed_tools = [call for call in tool_calls if not call.ok]
-    top = max((hit.score for hit in hits), default=0.0)
+    scores = sorted((hit.score for hit in hits), reverse=True)
+    top = scores[0] if scores else 0.0
     retrieval = min(1.0, max(0.0, (top - 0.25) / 0.35))
     if good_tools:
         retrieval = max(retrieval, 0.9)
@@ -104,6 +124,15 @@ def assess(
     )
     grounded = 1.0 if templated else grounding(reply, evidence)
     confidence = 0.4 * retrieval + 0.6 * grounded
+    signals = Signals(
+        top_score=round(top, 4),
+        margin=round(top - scores[1], 4) if len(scores) > 1 else round(top, 4),
+        by_question=bool(hits) and max(hits, key=lambda hit: hit.score).by_question,
+        grounding=round(grounded, 4),
+        self_check=self_check,
+        looked_up=bool(good_tools),
+        cited=bool(cited),
+    )
 
     if good_tools and guest:
         because(
@@ -150,7 +179,7 @@ def assess(
             detail=call.name,
         )
         confidence *= 0.7
-    if self_check is False:
+    if self_check is not None and self_check < 0.5:
         because(
             ReasonCode.SELF_CHECK_FAILED,
             "The self-check found claims the sources do not support.",
@@ -168,13 +197,29 @@ def assess(
             "The reply is not a readable answer (it looks like code or tool output).",
         )
         confidence = 0.0
+    if calibration is not None and not templated and confidence > 0:
+        confidence = calibration.probability(signals)
+        threshold = calibration.threshold if threshold is None else threshold
+        if threshold is None:
+            because(
+                ReasonCode.UNCALIBRATED,
+                f"The calibration of {model} reached no threshold with precision "
+                f"{calibration.target_precision:.2f}: a person reviews its answers.",
+            )
+    elif threshold is None and not templated:
+        because(
+            ReasonCode.UNCALIBRATED,
+            f"{model or 'This model'} is not calibrated: a person reviews its answers "
+            "until `support-agent calibrate` has run.",
+        )
     confidence = round(max(0.0, min(1.0, confidence)), 3)
-    if confidence < threshold:
+    if threshold is not None and confidence < threshold:
         because(
             ReasonCode.LOW_CONFIDENCE,
             f"Confidence {confidence:.2f} is below the auto-send threshold {threshold:.2f}.",
         )
-    return Assessment(Decision.REVIEW if reasons else Decision.SEND, confidence, reasons)
+    decision = Decision.REVIEW if reasons else Decision.SEND
+    return Assessment(decision, confidence, reasons, signals)
 
 
 def _link_hosts(text: str) -> set[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from urllib.parse import urlsplit
 import litellm
 from pydantic import BaseModel
 
-from agent.draft import AnswerType, Citation, Decision, Draft, Latency, ToolCallRecord, Usage
+from agent.calibration import GateCalibration, load_calibration
+from agent.draft import AnswerType, Citation, Draft, Latency, ToolCallRecord, Usage
 from agent.gate import assess, customer_value, grounding, priority
 from agent.language import NAMES, detect_language
 from agent.owner_answers import owner_answer, status_question
@@ -85,6 +87,7 @@ class Agent:
         self.orders = orders
         self.guard = guard
         self.retriever = retriever or Retriever(settings)
+        self._calibrations: dict[str, GateCalibration | None] = {}
 
     def decide(self, turn: TurnInput, *, on_token: Callable[[str], None] | None = None) -> Draft:
         """Draft a reply to `turn.text` and decide whether it may be sent unreviewed.
@@ -156,19 +159,19 @@ class Agent:
             tool_calls=records,
             flags=flags,
             threshold=self.settings.auto_send_threshold,
+            calibration=self._calibration(model),
+            model=model,
             link_hosts=self._link_hosts(context.hits),
             guest=turn.verified_email is None,
             handoff_reason=context.handoff_reason,
             templated=templated,
         )
         assessment = judge(llm_error=llm_error)
-        # The owner's words and the order's facts leave a second look nothing to find.
-        if (
-            assessment.decision == Decision.SEND
-            and not templated
-            and not self._self_check(reply, cited or context.hits[:2], records, usage)
-        ):
-            assessment = judge(self_check=False)
+        # The owner's words and the order's facts leave a second look nothing to find; a
+        # draft held back anyway is not worth one, except as a signal for calibration.
+        if assessment.only_unsure and not templated:
+            checked = self._self_check(reply, cited or context.hits[:2], records, usage)
+            assessment = judge(self_check=checked)
         if llm_error:
             reply = render("fallback_reply")
 
@@ -192,7 +195,15 @@ class Agent:
                 total=round((time.perf_counter() - started) * 1000, 1),
             ),
             model=model,
+            signals=assessment.signals,
         )
+
+    def _calibration(self, model: str | None) -> GateCalibration | None:
+        if model is None:
+            return None
+        if model not in self._calibrations:
+            self._calibrations[model] = load_calibration(self.settings.data_dir, model)
+        return self._calibrations[model]
 
     def _link_hosts(self, hits: list[Hit]) -> frozenset[str]:
         """Hosts an unreviewed reply may link to: configured, our own, the help centre's."""
@@ -297,8 +308,8 @@ class Agent:
         _add_usage(usage, response)
         return response.choices[0].message.content or "", model
 
-    def _self_check(self, reply, hits, records, usage) -> bool:
-        """A second look before a draft goes out unreviewed; any doubt means review."""
+    def _self_check(self, reply, hits, records, usage) -> float:
+        """A second look before a draft goes out unreviewed: the probability of YES."""
         prompt = render(
             "self_check",
             reply=reply,
@@ -311,11 +322,32 @@ class Agent:
                 messages=[{"role": "user", "content": prompt}],
                 max_tokens=3,
                 temperature=0,
+                logprobs=True,
+                top_logprobs=5,
+                drop_params=True,  # a provider without logprobs still answers YES or NO
             )
         except AllModelsFailed:
-            return False
+            return 0.0
         _add_usage(usage, response)
-        return (response.choices[0].message.content or "").strip().upper().startswith("YES")
+        return yes_probability(response.choices[0])
+
+
+def yes_probability(choice) -> float:
+    """P(YES) from the first token's log probabilities, else 1 or 0 from the text."""
+    said = (choice.message.content or "").strip().upper().startswith("YES")
+    logprobs = getattr(choice, "logprobs", None)
+    content = getattr(logprobs, "content", None) if logprobs else None
+    if not content:
+        return 1.0 if said else 0.0
+    first = content[0]
+    top = getattr(first, "top_logprobs", None) or [first]
+    mass = {"YES": 0.0, "NO": 0.0}
+    for candidate in top:
+        word = candidate.token.strip().upper()
+        if word in mass:
+            mass[word] += math.exp(candidate.logprob)
+    total = mass["YES"] + mass["NO"]
+    return round(mass["YES"] / total, 4) if total else (1.0 if said else 0.0)
 
 
 def _prompt_passages(hits: list[Hit], question: str) -> list[Hit]:

@@ -261,6 +261,7 @@ class Desk:
                 language=row.language,
                 usage=row.usage,
                 latency_ms=row.latency_ms,
+                signals=row.signals,
                 conversation_id=row.conversation_id,
                 draft_id=row.id,
             )

@@ -117,6 +117,7 @@ def record(session: Session, turn: Turn, draft: Draft) -> Draft:
         tool_calls=[t.model_dump(mode="json") for t in draft.tool_calls],
         usage=draft.usage.model_dump(),
         latency_ms=draft.latency_ms.model_dump(),
+        signals=draft.signals.model_dump() if draft.signals else None,
         ticket_id=draft.ticket_id,
     )
     session.add(row)

@@ -157,6 +157,8 @@ class Draft(Base):
     tool_calls: Mapped[list] = mapped_column(JSON, default=list)
     usage: Mapped[dict] = mapped_column(JSON, default=dict)
     latency_ms: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The gate's Signals; None for drafts no agent turn wrote.
+    signals: Mapped[dict | None] = mapped_column(JSON)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     reviews: Mapped[list[Review]] = relationship(back_populates="draft", order_by="Review.id")

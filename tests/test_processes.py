@@ -59,6 +59,8 @@ def _env(data_dir: Path, stub: LLMStub, **settings: str) -> dict[str, str]:
         SUPPORT_MODELS_DIR=str(MODELS_DIR),
         SUPPORT_LLM_MODEL="openai/stub",
         SUPPORT_LLM_BACKOFF="0",
+        # The stub is not calibrated: a fixed threshold lets its grounded answers be sent.
+        SUPPORT_AUTO_SEND_THRESHOLD="0.6",
         SUPPORT_SHOP_NAME="Kettle & Crane",
         SUPPORT_RATE_LIMIT_CONVERSATIONS="1000/minute",
         SUPPORT_TURN_LEASE_SECONDS="6",
