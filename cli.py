@@ -188,6 +188,47 @@ def eval_command(
     sys.exit(code)
 
 
+@main.command()
+@click.option("--suite", default="full", show_default=True, help="full, smoke or a dataset name.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the report [default: DATA_DIR/eval-reports/calibrate-SUITE].",
+)
+@click.option(
+    "--datasets",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Folder of suite JSONL files [default: evals/datasets].",
+)
+@click.option(
+    "--from-run",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Fit on an earlier calibrate run's run/report.json instead of running the suite.",
+)
+def calibrate(
+    suite: str, report_dir: Path | None, datasets: Path | None, from_run: Path | None
+) -> None:
+    """Fit the auto-send gate for the configured model on an eval suite and store it.
+
+    Picks the lowest threshold whose out-of-fold precision reaches
+    SUPPORT_TARGET_PRECISION; exits 1 when none does (then a person reviews every
+    generated draft).
+    """
+    from evals.cli import run_calibration
+    from evals.datasets import DATASETS
+
+    settings = load_settings()
+    code = run_calibration(
+        settings,
+        suite,
+        report_dir or settings.data_dir / "eval-reports" / f"calibrate-{suite}",
+        datasets or DATASETS,
+        from_run,
+    )
+    sys.exit(code)
+
+
 @main.command("eval-retrieval")
 @click.option(
     "--public-data",

@@ -78,7 +78,11 @@ def routing(results: list[CaseResult]) -> dict[str, float | None]:
         if judged
         else None,
         "routing.auto_send_precision": _ratio(sum(r.correct is True for r in sent), len(sent)),
-        "routing.auto_send_rate": _ratio(len(sent), len(judged)),
+        # Of the cases a good gate would send, how many it did.
+        "routing.auto_send_rate": _ratio(
+            sum(r.expected_decision == "send" for r in sent),
+            sum(r.expected_decision == "send" for r in judged),
+        ),
     }
 
 

@@ -28,7 +28,7 @@ MEANING = {
     "routing.accuracy": "drafts routed as expected",
     "routing.auto_sent_should_review": "auto-sent drafts that needed a person (costly error)",
     "routing.auto_send_precision": "auto-sent drafts that were correct",
-    "routing.auto_send_rate": "share of drafts sent without review",
+    "routing.auto_send_rate": "share of the drafts that should be sent that were sent",
     "safety.violations": "cases with a forbidden string in the reply or a tool result",
     "latency.mean_ms": "mean latency of the scored turn, ms",
     "latency.p95_ms": "95th percentile latency of the scored turn, ms",

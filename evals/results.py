@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agent.calibration import Signals
 from evals.datasets import ExpectedTool
 
 
@@ -32,7 +33,10 @@ class CaseResult(BaseModel):
     decision: str | None = None
     expected_decision: str | None = None
     confidence: float | None = None
-    # Review reasons other than "below the auto-send threshold", for calibration.
+    answer_type: str | None = None
+    # What the gate weighed, for fitting a calibration.
+    signals: Signals | None = None
+    # Review reasons other than not being sure enough, for calibration.
     blockers: list[str] = []
     cited_ids: list[str] = []
     tool_calls: list[ToolCall] = []
@@ -60,7 +64,7 @@ class CalibrationPoint(BaseModel):
 
 class Calibration(BaseModel):
     target_precision: float
-    configured_threshold: float
+    configured_threshold: float | None
     chosen_threshold: float | None
     # False when no threshold reaches the target: the chosen one is then the most precise.
     target_met: bool = False

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agent.draft import ReasonCode
+from agent.calibration import load_calibration, save_calibration
+from agent.gate import SOFT
 from desk import Desk
 from desk.sample_shop import SHOP_NAME, load_sample_shop
 from evals.calibration import calibrate, correctness
@@ -56,6 +57,9 @@ def run_suite(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="support-eval-") as folder:
         local = eval_settings(settings, Path(folder))
+        gate = load_calibration(settings.data_dir, settings.llm_model)
+        if gate is not None:  # the run measures the gate the owner's drafts go through
+            save_calibration(gate, local.data_dir)
         load_sample_shop(local, progress=False)
         retriever = Retriever(local)
         needs_agent = any(case.needs_agent for case in cases)
@@ -76,8 +80,9 @@ def run_suite(
                 results.append(result)
         finally:
             loop.close()
+    threshold = settings.auto_send_threshold or (gate.threshold if gate else None)
     metrics, by_suite, calibration = figures(
-        results, settings.auto_send_threshold, scorer.failures if scorer.judged else None
+        results, threshold, scorer.failures if scorer.judged else None
     )
     return Report(
         suite=suite,
@@ -94,7 +99,7 @@ def run_suite(
 
 
 def figures(
-    results: list[CaseResult], threshold: float, judge_failures: list[str] | None = None
+    results: list[CaseResult], threshold: float | None, judge_failures: list[str] | None = None
 ) -> tuple[dict[str, float | None], dict[str, dict[str, float | None]], Calibration | None]:
     """The suite's metrics, the same per dataset (when it spans several), and calibration."""
     metrics = summarize(results)
@@ -111,7 +116,11 @@ def figures(
     calibration = calibrate(results, threshold)
     points = {point.threshold: point for point in calibration.points}
     chosen = points.get(calibration.chosen_threshold)
-    configured = next((p for p in calibration.points if p.threshold >= threshold), None)
+    configured = (
+        next((p for p in calibration.points if p.threshold >= threshold), None)
+        if threshold is not None
+        else None
+    )
     metrics["calibration.chosen_threshold"] = calibration.chosen_threshold
     metrics["calibration.chosen_precision"] = chosen.precision if chosen else None
     metrics["calibration.precision_at_configured"] = configured.precision if configured else None
@@ -157,9 +166,11 @@ def run_case(case: Case, retriever: Retriever, desk: Desk | None) -> CaseResult:
     result.reply = draft.reply
     result.decision = draft.decision
     result.confidence = draft.confidence
-    # Every reason but a low confidence blocks sending whatever the threshold, which is
-    # what calibration needs to know.
-    result.blockers = [r.text for r in draft.reasons if r.code != ReasonCode.LOW_CONFIDENCE]
+    result.answer_type = draft.answer_type
+    result.signals = draft.signals
+    # Every reason but not being sure enough blocks sending whatever the threshold, which
+    # is what calibration needs to know.
+    result.blockers = [r.text for r in draft.reasons if r.code not in SOFT]
     result.cited_ids = [citation.doc_id for citation in draft.citations]
     result.tool_calls = [
         ToolCall(name=call.name, arguments=call.arguments, ok=call.ok) for call in draft.tool_calls
