@@ -29,6 +29,12 @@ class Check:
     ok: bool
     detail: str
     seconds: float
+    # Works, but not as the owner probably wants (say, nothing generated is ever sent).
+    warning: bool = False
+
+
+class Caution(Exception):
+    """Raised by a check whose part works but needs the owner's attention."""
 
 
 def _data_dir(settings: Settings) -> str:
@@ -96,6 +102,45 @@ def _llm_tool_call(settings: Settings) -> str:
     return f"called {calls[0].function.name}({calls[0].function.arguments})"
 
 
+def _calibration(settings: Settings) -> str:
+    """Whether generated drafts can be sent unreviewed, and on which threshold."""
+    from pydantic import ValidationError
+
+    from agent.calibration import GateCalibration, calibration_file, load_calibration
+
+    model = settings.llm_model
+    own = calibration_file(settings.data_dir, model)
+    if own.is_file():
+        try:
+            GateCalibration.model_validate_json(own.read_text())
+        except (ValidationError, OSError) as error:
+            raise Caution(
+                f"{own} is unreadable ({_one_line(error)}); run calibrate again"
+            ) from None
+    calibration = load_calibration(settings.data_dir, model)
+    fixed = settings.auto_send_threshold
+    if calibration is None:
+        if fixed is not None:
+            return f"{model} is not calibrated; SUPPORT_AUTO_SEND_THRESHOLD={fixed} is used instead"
+        raise Caution(
+            f"{model} is not calibrated: every generated draft waits for review until "
+            "`support-agent calibrate` has run"
+        )
+    where = "data dir" if own.is_file() else "packaged"
+    fitted = f"fitted {calibration.fitted_at[:10]} on {calibration.cases} drafts, {where}"
+    if fixed is not None:
+        return f"{model} calibrated ({fitted}); SUPPORT_AUTO_SEND_THRESHOLD={fixed} overrides it"
+    if calibration.threshold is None:
+        raise Caution(
+            f"{model}'s calibration reached no threshold with precision "
+            f"{calibration.target_precision:.2f} ({fitted}): every generated draft waits for review"
+        )
+    return (
+        f"{model} sends drafts with probability ≥ {calibration.threshold:.2f} of being right "
+        f"(target precision {calibration.target_precision:.2f}; {fitted})"
+    )
+
+
 def _jobs(settings: Settings) -> str:
     """The job queue that drafts turns answers: Redis when configured, else SQLite."""
     if settings.redis_url:
@@ -122,6 +167,7 @@ CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
     ("embeddings", _embeddings),
     ("llm", _llm_text),
     ("llm_tool_call", _llm_tool_call),
+    ("calibration", _calibration),
 ]
 
 
@@ -145,6 +191,8 @@ def run_check(name: str, check: Callable[[Settings], str], settings: Settings) -
     started = time.perf_counter()
     try:
         return Check(name, True, check(settings), time.perf_counter() - started)
+    except Caution as caution:
+        return Check(name, True, str(caution), time.perf_counter() - started, warning=True)
     except Exception as error:
         return Check(name, False, _one_line(error), time.perf_counter() - started)
 
@@ -153,6 +201,12 @@ def render(checks: list[Check], as_json: bool) -> str:
     if as_json:
         return json.dumps({"checks": [asdict(check) for check in checks]}, indent=2)
     return "\n".join(
-        f"{'ok  ' if check.ok else 'FAIL'} {check.name:<14} {check.detail} ({check.seconds:.1f}s)"
+        f"{_status(check)} {check.name:<14} {check.detail} ({check.seconds:.1f}s)"
         for check in checks
     )
+
+
+def _status(check: Check) -> str:
+    if not check.ok:
+        return "FAIL"
+    return "warn" if check.warning else "ok  "

@@ -22,6 +22,7 @@ EXPECTED_CHECKS = [
     "embeddings",
     "llm",
     "llm_tool_call",
+    "calibration",
 ]
 
 
