@@ -200,17 +200,15 @@ def assess(
     if calibration is not None and not templated and confidence > 0:
         confidence = calibration.probability(signals)
         threshold = calibration.threshold if threshold is None else threshold
-        if threshold is None:
-            because(
-                ReasonCode.UNCALIBRATED,
-                f"The calibration of {model} reached no threshold with precision "
-                f"{calibration.target_precision:.2f}: a person reviews its answers.",
-            )
-    elif threshold is None and not templated:
+    # Said only when nothing else holds the draft back, so the owner sees what matters.
+    if threshold is None and not templated and not reasons:
         because(
             ReasonCode.UNCALIBRATED,
             f"{model or 'This model'} is not calibrated: a person reviews its answers "
-            "until `support-agent calibrate` has run.",
+            "until `support-agent calibrate` has run."
+            if calibration is None
+            else f"The calibration of {model} reached no threshold with precision "
+            f"{calibration.target_precision:.2f}: a person reviews its answers.",
         )
     confidence = round(max(0.0, min(1.0, confidence)), 3)
     if threshold is not None and confidence < threshold:
