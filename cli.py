@@ -144,14 +144,23 @@ def ask(message: str, email: str | None, as_json: bool) -> None:
         click.echo(f"  review because: {reason.text}")
 
 
-@main.command("eval")
-@click.option("--suite", default="smoke", show_default=True, help="smoke, full or a dataset name.")
-@click.option(
+# Options that `eval` and `calibrate` share.
+report_option = click.option(
     "--report",
     "report_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for report.md/.html/.json [default: DATA_DIR/eval-reports/SUITE].",
+    help="Folder for report.md/.html/.json [default: under DATA_DIR/eval-reports].",
 )
+datasets_option = click.option(
+    "--datasets",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Folder of suite JSONL files [default: evals/datasets].",
+)
+
+
+@main.command("eval")
+@click.option("--suite", default="smoke", show_default=True, help="smoke, full or a dataset name.")
+@report_option
 @click.option(
     "--baseline",
     "baseline_path",
@@ -159,11 +168,7 @@ def ask(message: str, email: str | None, as_json: bool) -> None:
     help="Baseline with the gates [default: evals/baseline.json].",
 )
 @click.option("--update-baseline", is_flag=True, help="Save this run's figures as the baseline.")
-@click.option(
-    "--datasets",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="Folder of suite JSONL files [default: evals/datasets].",
-)
+@datasets_option
 def eval_command(
     suite: str,
     report_dir: Path | None,
@@ -190,17 +195,8 @@ def eval_command(
 
 @main.command()
 @click.option("--suite", default="full", show_default=True, help="full, smoke or a dataset name.")
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for the report [default: DATA_DIR/eval-reports/calibrate-SUITE].",
-)
-@click.option(
-    "--datasets",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="Folder of suite JSONL files [default: evals/datasets].",
-)
+@report_option
+@datasets_option
 @click.option(
     "--from-run",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),

@@ -16,21 +16,11 @@ from doctor import _calibration, run_check
 from evals.calibration import fit, reroute
 from evals.metrics import routing
 from evals.results import CaseResult, Report
-from kb.retrieval import Hit
 from settings import Settings
 from tests.conftest import run_cli
+from tests.test_gate import FAQ, REPLY
 
 MODEL = "local/qwen2.5-1.5b"
-FAQ = Hit(
-    doc_id="faq-return-window",
-    chunk_id="faq-return-window#0",
-    title="What is your return policy?",
-    kind="faq",
-    score=0.8,
-    text="You can return unused items in their original packaging within 30 days of delivery.",
-    url="https://shop.example/help/returns",
-)
-REPLY = "You can return unused items in their original packaging within 30 days of delivery."
 
 
 def _signals(self_check: float, **extra) -> Signals:
