@@ -5,6 +5,8 @@ A case is *correct to auto-send* when it should not go to review, nothing forbid
 leaked, the expected tools were called and, with a reference answer, the reply means
 the same (semantic similarity at least SIMILAR; factual correctness too, when judged)
 without merely restating the question (an echo is close to any answer about its topic).
+An order-status template is right when the expected lookup was made, an FAQ answer
+when it is a reference document.
 For each threshold, the drafts that would be sent are those with no other review
 reason and a confidence at or above it; precision is the share of them that are correct.
 The chosen threshold is the lowest one that reaches the target precision with at
@@ -51,6 +53,13 @@ def correctness(case: CaseResult) -> bool | None:
         return False
     if _normal(case.reply) in _normal(case.question):
         return False
+    # A template holds the looked-up order's facts and an FAQ answer is the owner's words:
+    # right when the right order was looked up or the right FAQ matched, however its
+    # wording compares with the reference answer's.
+    if case.answer_type == AnswerType.ORDER_STATUS:
+        return True
+    if case.answer_type == AnswerType.FAQ and case.reference_doc_ids:
+        return bool(set(case.cited_ids) & set(case.reference_doc_ids))
     similarity = case.scores.get("answers.semantic_similarity")
     if similarity is not None:
         factual = case.scores.get("answers.factual_correctness")

@@ -235,6 +235,28 @@ def test_correctness_of_an_auto_sent_draft():
     assert correctness(_case(reply="x")) is None
 
 
+def test_a_template_is_right_by_its_lookup_and_an_faq_answer_by_its_document():
+    order = _case(
+        reply="Hi! Order KC-10121, placed on 2026-10-26 (1 x Stillwater Scale), shipped.",
+        answer_type="order_status",
+        expected_decision="send",
+        scores={"answers.semantic_similarity": 0.6, "tools.call_accuracy": 1.0},
+    )
+    assert correctness(order) is True
+    wrong_order = order.model_copy(update={"scores": {"tools.call_accuracy": 0.0}})
+    assert correctness(wrong_order) is False
+    faq = _case(
+        reply="Hi! " + RETURNS_FAQ,
+        answer_type="faq",
+        expected_decision="send",
+        reference_doc_ids=["faq-return-window"],
+        cited_ids=["faq-return-window"],
+        scores={"answers.semantic_similarity": 0.65},
+    )
+    assert correctness(faq) is True
+    assert correctness(faq.model_copy(update={"cited_ids": ["faq-shipping-costs"]})) is False
+
+
 def test_calibration_picks_the_lowest_threshold_reaching_the_target():
     cases = [
         _case(id=f"ok{i}", reply="x", confidence=0.8 + i / 100, correct=True) for i in range(6)
