@@ -5,8 +5,11 @@ A case is *correct to auto-send* when it should not go to review, nothing forbid
 leaked, the expected tools were called and, with a reference answer, the reply means
 the same (semantic similarity at least SIMILAR; factual correctness too, when judged)
 without merely restating the question (an echo is close to any answer about its topic).
-An order-status template is right when the expected lookup was made, an FAQ answer
-when it is a reference document.
+A reply less similar than that (down to SIMILAR_WITH_FACTS) is right when it states a
+figure of the reference and no figure found in neither the reference nor the passages:
+MiniLM puts "Yes, burrs are covered for 12 months from delivery." at 0.68 from a
+reference that adds the price of new burrs. An order-status template is right when the
+expected lookup was made, an FAQ answer when it is a reference document.
 For each threshold, the drafts that would be sent are those with no other review
 reason and a confidence at or above it; precision is the share of them that are correct.
 The chosen threshold is the lowest one that reaches the target precision with at
@@ -22,6 +25,7 @@ drafts the model had not been fitted on.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,6 +35,9 @@ from agent.draft import AnswerType
 from evals.results import Calibration, CalibrationPoint, CaseResult
 
 SIMILAR = 0.7
+# Below SIMILAR, a reply is still right when it states the reference's figures.
+SIMILAR_WITH_FACTS = 0.55
+NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
 FACTUAL = 0.5
 TARGET_PRECISION = 0.95
 MIN_SENT = 5
@@ -63,8 +70,20 @@ def correctness(case: CaseResult) -> bool | None:
     similarity = case.scores.get("answers.semantic_similarity")
     if similarity is not None:
         factual = case.scores.get("answers.factual_correctness")
-        return similarity >= SIMILAR and (factual is None or factual >= FACTUAL)
+        if factual is not None:
+            return similarity >= SIMILAR and factual >= FACTUAL
+        return similarity >= SIMILAR or (similarity >= SIMILAR_WITH_FACTS and _same_facts(case))
     return True if case.expected_decision == "send" else None
+
+
+def _same_facts(case: CaseResult) -> bool:
+    """The reply states a figure of the reference answer and none that is in neither the
+    reference nor the passages: a short reply giving the reference's facts is right even
+    when its embedding is far from a longer reference's."""
+    reference = set(NUMBER.findall(case.reference_answer or ""))
+    said = set(NUMBER.findall(case.reply or ""))
+    known = reference | {n for text in case.contexts for n in NUMBER.findall(text)}
+    return bool(said & reference) and said <= known
 
 
 def calibrate(

@@ -9,7 +9,7 @@ import click
 
 from agent.calibration import save_calibration
 from evals.baseline import check, load_baseline, record
-from evals.calibration import fit, report_curve, reroute
+from evals.calibration import correctness, fit, report_curve, reroute
 from evals.datasets import DATASETS, DatasetError
 from evals.report import HEADLINE, write
 from evals.results import Report
@@ -78,6 +78,8 @@ def run_calibration(
         except (OSError, ValueError) as error:
             click.echo(f"error: {from_run}: {str(error).splitlines()[0]}", err=True)
             return 2
+        for case in report.cases:  # judged again: the rules may have changed since
+            case.correct = correctness(case)
         if report.model != settings.llm_model:
             click.echo(
                 f"error: {from_run} was run with {report.model}, not {settings.llm_model}", err=True

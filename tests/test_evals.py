@@ -235,6 +235,22 @@ def test_correctness_of_an_auto_sent_draft():
     assert correctness(_case(reply="x")) is None
 
 
+def test_a_short_reply_with_the_references_figures_is_right_and_one_with_other_figures_not():
+    burrs = _case(
+        question="does that cover the burrs too?",
+        reply="Yes, burrs are covered for 12 months from delivery.",
+        reference_answer="Burrs are wear parts, so they're covered for 12 months from delivery "
+        "rather than the full 2 years; a replacement burr set is $39.00.",
+        expected_decision="send",
+        scores={"answers.semantic_similarity": 0.68},
+    )
+    assert correctness(burrs) is True
+    invented = burrs.model_copy(update={"reply": "Yes, burrs are covered for 36 months."})
+    assert correctness(invented) is False
+    far = burrs.model_copy(update={"scores": {"answers.semantic_similarity": 0.5}})
+    assert correctness(far) is False
+
+
 def test_a_template_is_right_by_its_lookup_and_an_faq_answer_by_its_document():
     order = _case(
         reply="Hi! Order KC-10121, placed on 2026-10-26 (1 x Stillwater Scale), shipped.",
