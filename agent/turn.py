@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import litellm
@@ -52,6 +53,14 @@ PASSAGE_CHARS = 700
 PASSAGE_FLOOR = 0.15
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 CITATION = re.compile(r"\s*\[([a-z0-9][\w./:#-]*)\]")
+
+
+class Prompts(NamedTuple):
+    """The conversations a turn sends to the model, built from the same passages."""
+
+    history: list[dict]
+    drafting: Callable[[list[ToolCallRecord]], list[dict]]  # tool results → messages
+    checking: Callable[[list[ToolCallRecord], str], list[dict]]  # + the reply → messages
 
 
 class Said(BaseModel):
@@ -168,10 +177,12 @@ class Agent:
         )
         assessment = judge(llm_error=llm_error)
         # The owner's words and the order's facts leave a second look nothing to find; a
-        # draft held back anyway is not worth one, except as a signal for calibration.
-        if assessment.only_unsure and not templated:
-            checked = self._self_check(reply, cited or context.hits[:2], records, usage)
-            assessment = judge(self_check=checked)
+        # draft held back anyway is not worth one. The check sees what the model saw but
+        # not the customer's message, whose words could argue with it; sharing the
+        # drafting prompt's beginning, it costs a local model little more than the reply.
+        if assessment.only_unsure and model is not None:
+            checking = prompts.checking(records, reply)
+            assessment = judge(self_check=self._self_check(checking, usage))
         if llm_error:
             reply = render("fallback_reply")
 
@@ -211,16 +222,15 @@ class Agent:
         hosts = {urlsplit(url).hostname for url in urls if url}
         return frozenset({h.lower() for h in hosts if h} | set(self.settings.allowed_link_hosts))
 
-    def _messages(self, turn: TurnInput, hits: list[Hit], language: str):
-        """(history, drafting prompt) for the two phases of a turn."""
+    def _messages(self, turn: TurnInput, hits: list[Hit], language: str) -> Prompts:
         history = [
             {"role": "user" if said.by_customer else "assistant", "content": said.text}
             for said in turn.history[-HISTORY:]
         ]
         passages = _prompt_passages(hits, turn.text)
+        system = {"role": "system", "content": render("system", shop_name=self.settings.shop_name)}
 
         def drafting(records: list[ToolCallRecord]) -> list[dict]:
-            system = render("system", shop_name=self.settings.shop_name)
             user = render(
                 "draft",
                 hits=passages,
@@ -228,13 +238,13 @@ class Agent:
                 message=turn.text,
                 language_name=NAMES.get(language, "English"),
             )
-            return [
-                {"role": "system", "content": system},
-                *history,
-                {"role": "user", "content": user},
-            ]
+            return [system, *history, {"role": "user", "content": user}]
 
-        return history, drafting
+        def checking(records: list[ToolCallRecord], reply: str) -> list[dict]:
+            user = render("self_check", hits=passages, tool_results=records, reply=reply)
+            return [system, {"role": "user", "content": user}]
+
+        return Prompts(history, drafting, checking)
 
     def _draft(
         self, prompts, tools: list[str], context, records, usage, on_token
@@ -246,7 +256,7 @@ class Agent:
         one user message holding passages and tool results as data: with tool-call turns
         in its history, a small model answers with more tool-call JSON.
         """
-        history, drafting = prompts
+        history = prompts.history
         asked = {"role": "user", "content": context.customer_text}
         exchanged: list[dict] = []
         seen_calls: set[tuple[str, str]] = set()
@@ -298,7 +308,7 @@ class Agent:
                 )
         response, model = complete_with_fallbacks(
             self.settings,
-            messages=drafting(records),
+            messages=prompts.drafting(records),
             max_tokens=300,
             temperature=0,
             stream=on_token is not None,
@@ -308,18 +318,12 @@ class Agent:
         _add_usage(usage, response)
         return response.choices[0].message.content or "", model
 
-    def _self_check(self, reply, hits, records, usage) -> float:
-        """A second look before a draft goes out unreviewed: the probability of YES."""
-        prompt = render(
-            "self_check",
-            reply=reply,
-            hits=hits,
-            tool_results=[json.dumps(r.result, default=str) for r in records if r.ok],
-        )
+    def _self_check(self, messages: list[dict], usage: Usage) -> float:
+        """A second look at the reply before it may go out: the probability of YES."""
         try:
             response, _ = complete_with_fallbacks(
                 self.settings,
-                messages=[{"role": "user", "content": prompt}],
+                messages=messages,
                 max_tokens=3,
                 temperature=0,
                 logprobs=True,

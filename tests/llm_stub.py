@@ -15,7 +15,7 @@ or as SSE `data:` chunks word by word and `data: [DONE]` when `"stream": true`.
 
 What it says, checked in this order:
 
-- the self-check prompt (prompts/self_check.j2: "Reply to check:" … "YES or NO"): `YES`;
+- the self-check question ("Is every fact" … "YES or NO"): `YES`;
 - a request that offers `tools`: plain text, no tool call, unless `tool_call` names an
   offered tool (or `tool_choice` forces one) and no tool result is in the messages yet;
 - a drafting prompt with knowledge passages (prompts/draft.j2, `<passage id="…">`):
@@ -65,7 +65,7 @@ def _last_user(messages: list[dict]) -> str:
 
 
 def is_self_check(prompt: str) -> bool:
-    return "Reply to check:" in prompt and "YES or NO" in prompt
+    return "Is every fact" in prompt and "YES or NO" in prompt
 
 
 def grounded_reply(prompt: str) -> str | None:

@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from agent.calibration import GateCalibration, Signals, save_calibration
 from agent.draft import ReasonCode
 from agent.turn import MAX_STEPS
 from desk import Desk, MessageTooLong
@@ -32,9 +33,9 @@ def retriever(shop_dir):
 @pytest.fixture
 def agent(shop_dir, retriever):
     def make(model="scripted/main", **overrides) -> Desk:
-        settings = shop_settings(
-            shop_dir, llm_model=model, llm_backoff=0, auto_send_threshold=0.6, **overrides
-        )
+        # A fixed threshold unless a test asks for the calibrated gate.
+        values = {"llm_model": model, "llm_backoff": 0, "auto_send_threshold": 0.6}
+        settings = shop_settings(shop_dir, **{**values, **overrides})
         return Desk(settings, retriever=retriever)
 
     return make
@@ -74,6 +75,58 @@ def test_self_check_doubt_sends_the_draft_to_review(agent):
     draft = agent().ask("How long do I have to send back something I bought?")
     assert draft.decision == "review"
     assert any("self-check" in reason.text for reason in draft.reasons)
+
+
+def test_the_self_check_reads_what_the_model_read_and_the_reply_but_not_the_message(agent):
+    script("scripted/main", [RETURN_ANSWER, "YES"])
+    question = "How long do I have to send back something I bought?"
+    agent().ask(question)
+    (system, drafting), (same_system, checking) = scripted_llm.seen_messages["main"]
+    assert same_system == system
+    knowledge = drafting["content"].split("Customer message:")[0]
+    # The same beginning, which a local model's cache reads only once.
+    assert '<passage id="faq-return-window"' in knowledge
+    assert checking["content"].startswith(knowledge)
+    assert RETURN_ANSWER.removesuffix(" [faq-return-window]") in checking["content"]
+    assert question not in checking["content"] and "YES or NO" in checking["content"]
+
+
+def test_an_uncalibrated_models_draft_waits_for_a_person_with_its_self_check_done(agent):
+    script("scripted/main", [RETURN_ANSWER, "YES"])
+    draft = agent(auto_send_threshold=None).ask("How long do I have to send back something?")
+    assert draft.decision == "review"
+    assert [reason.code for reason in draft.reasons] == [ReasonCode.UNCALIBRATED]
+    assert scripted_llm.calls["main"] == 2
+    assert draft.signals.self_check == 1.0 and draft.signals.cited
+
+
+def test_the_calibration_fitted_for_the_model_decides_which_drafts_go_out(agent, shop_dir):
+    names = list(Signals(top_score=0, margin=0, by_question=False, grounding=0).features())
+    trusting = GateCalibration(
+        model="scripted/calibrated",
+        fitted_at="2026-11-28T00:00:00+00:00",
+        suite="full",
+        cases=40,
+        target_precision=0.95,
+        threshold=0.9,
+        means=dict.fromkeys(names, 0.0),
+        scales=dict.fromkeys(names, 1.0),
+        weights=dict.fromkeys(names, 0.0) | {"grounding": 4.0},
+        bias=0.0,
+    )
+    stored = save_calibration(trusting, shop_dir)
+    try:
+        script("scripted/calibrated", [RETURN_ANSWER, "YES"])
+        bot = agent("scripted/calibrated", auto_send_threshold=None)
+        sent = bot.ask("How long do I have to send back something I bought?")
+        assert sent.decision == "send", sent.reasons
+        assert sent.confidence == pytest.approx(0.982, abs=0.001)  # sigmoid(4 × grounding 1)
+        # The same calibration says nothing about another model's drafts.
+        script("scripted/main", [RETURN_ANSWER, "YES"])
+        other = agent(auto_send_threshold=None).ask("How long do I have to return something?")
+        assert [reason.code for reason in other.reasons] == [ReasonCode.UNCALIBRATED]
+    finally:
+        stored.unlink()
 
 
 def test_citing_a_document_that_was_not_retrieved_lowers_confidence(agent):
