@@ -33,16 +33,16 @@ class Signals(BaseModel):
     cited: bool = False  # the reply cites passages it was given
 
     def features(self) -> dict[str, float]:
+        """The signals a calibration weighs. Margin, FAQ-by-question and citing are kept
+        for later fits but left out: on the few dozen drafts of an eval run they only
+        added noise (docs/benchmarks.md)."""
         # Before the self-check has run, assume it would neither confirm nor doubt.
         check = 0.5 if self.self_check is None else self.self_check
         return {
-            "top_score": self.top_score,
-            "margin": self.margin,
-            "by_question": float(self.by_question),
-            "grounding": self.grounding,
             "self_check": check,
+            "top_score": self.top_score,
+            "grounding": self.grounding,
             "looked_up": float(self.looked_up),
-            "cited": float(self.cited),
         }
 
 

@@ -62,6 +62,7 @@ names = [
 ]
 modules = {name: importlib.import_module(name) for name in names}
 
+from agent.calibration import PACKAGED
 from agent.prompts import PROMPTS_DIR, _environment
 from evals.baseline import BASELINE, load_baseline
 from evals.datasets import DATASETS, load_suite
@@ -79,6 +80,7 @@ print(json.dumps({
     ),
     "resources": {
         "prompts": str(PROMPTS_DIR),
+        "calibrations": str(PACKAGED),
         "sample_shop": str(FOLDER),
         "migrations": str(MIGRATIONS),
         "datasets": str(DATASETS),
@@ -88,6 +90,7 @@ print(json.dumps({
     },
     "prompt_files": sorted(_environment().list_templates(extensions=["j2"])),
     "smoke_cases": len(load_suite("smoke")),
+    "calibrations": sorted(path.name for path in PACKAGED.glob("*.json")),
     "baseline_suites": sorted(load_baseline()),
     "pages": {path: client.get(path).status_code for path in ("/", "/static/widget.js")},
 }))
@@ -155,6 +158,10 @@ def test_the_install_holds_every_module_and_file_the_program_reads(site):
     assert found["from_checkout"] == []
     assert found["prompt_files"] == sorted(p.name for p in (ROOT / "prompts").glob("*.j2"))
     assert found["smoke_cases"] > 0
+    assert found["calibrations"] == sorted(
+        p.name for p in (ROOT / "agent" / "calibrations").glob("*.json")
+    )
+    assert found["calibrations"], "the packaged local models come calibrated"
     assert found["baseline_suites"]
     assert found["pages"] == {"/": 200, "/static/widget.js": 200}
 
