@@ -16,6 +16,9 @@ from desk.events import turn_key
 
 # How often a waiting request re-reads the database even without a wake-up.
 RECHECK_SECONDS = 2.0
+# How long a stored reply's words may lag behind it: the worker appends them just after
+# the commit, and a request that looked in between would otherwise miss them all.
+STORED_GRACE_SECONDS = 1.0
 
 
 def result(receipt: Receipt, outcome: Outcome | None) -> dict:
@@ -43,6 +46,7 @@ def _follow(desk: Desk, receipt: Receipt, timeout: float) -> Iterator[tuple[str,
     """The turn's events until it is done or `timeout` passes."""
     key, cursor = turn_key(receipt.turn_id), "0"
     deadline = time.monotonic() + timeout
+    stored_at = None
     while (left := deadline - time.monotonic()) > 0:
         entries = desk.events.read(key, cursor, min(left, RECHECK_SECONDS))
         for entry_id, item in entries:
@@ -50,6 +54,9 @@ def _follow(desk: Desk, receipt: Receipt, timeout: float) -> Iterator[tuple[str,
             if item.get("kind") == "done":
                 return
             yield item.get("kind", ""), item
-        # Another process may have finished it without our events reaching us.
-        if not entries and desk.outcome(receipt.turn_id) is not None:
+        if entries or desk.outcome(receipt.turn_id) is None:
+            continue
+        # Stored: its words follow unless the worker died or its events never reach us.
+        stored_at = stored_at or time.monotonic()
+        if time.monotonic() - stored_at >= STORED_GRACE_SECONDS:
             return

@@ -32,7 +32,9 @@ TURN = 180
 
 @pytest.fixture(scope="module")
 def base_url(web_data_dir, web_retriever) -> Iterator[str]:
-    app = make_app(web_data_dir, web_retriever, TEST_LLM, auto_send_threshold=0.75)
+    # The CI model's calibration reaches no threshold, so without a fixed one a person
+    # would review every answer it writes: this is the owner choosing to let them out.
+    app = make_app(web_data_dir, web_retriever, TEST_LLM, auto_send_threshold=0.3)
     with app.extensions["support"].sessions() as session:
         set_operator(session, "owner", PASSWORD)
     with served(app) as url:
