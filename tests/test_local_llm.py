@@ -12,9 +12,9 @@ import pytest
 from agent.prompts import render
 from agent.turn import yes_probability
 from doctor import PROBE_TOOL
-from kb.retrieval import Hit
 from llm.client import completion
 from tests.conftest import TEST_LLM
+from tests.test_gate import FAQ
 
 pytestmark = pytest.mark.model
 
@@ -72,15 +72,12 @@ def test_concurrent_requests_share_one_model_safely():
 
 
 def test_the_self_check_is_surer_of_a_reply_its_passage_backs_than_of_one_it_contradicts():
-    passage = Hit(
-        doc_id="faq-return-window",
-        chunk_id="faq-return-window#0",
-        title="What is your return policy?",
-        kind="faq",
-        score=0.8,
-        text="Q: What is your return policy?\nA: You can return unused items in their original "
-        "packaging within 30 days of delivery for a full refund. Return shipping is paid by "
-        "the customer.",
+    passage = FAQ.model_copy(
+        update={
+            "text": "Q: What is your return policy?\nA: You can return unused items in their "
+            "original packaging within 30 days of delivery for a full refund. Return shipping "
+            "is paid by the customer."
+        }
     )
 
     def probability_of_yes(reply: str) -> float:
