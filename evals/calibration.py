@@ -43,6 +43,8 @@ TARGET_PRECISION = 0.95
 MIN_SENT = 5
 THRESHOLDS = [round(step / 20, 2) for step in range(21)]
 FOLDS = 5
+# With fewer drafts than this, folds of one or two make out-of-fold precision meaningless.
+MIN_FITTED = 2 * FOLDS
 # L2 penalty of the logistic fit: a few dozen drafts cannot support large weights.
 PENALTY = 1.0
 

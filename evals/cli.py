@@ -9,7 +9,7 @@ import click
 
 from agent.calibration import save_calibration
 from evals.baseline import check, load_baseline, record
-from evals.calibration import correctness, fit, report_curve, reroute
+from evals.calibration import MIN_FITTED, correctness, fit, fittable, report_curve, reroute
 from evals.datasets import DATASETS, DatasetError
 from evals.report import HEADLINE, write
 from evals.results import Report
@@ -45,7 +45,7 @@ def run(
         for name in HEADLINE
         if (value := report.metrics.get(name)) is not None
     )
-    click.echo(f"{suite}: {report.n_cases} cases in {report.seconds:.0f} s; {figures}")
+    click.echo(f"{report.suite}: {report.n_cases} cases in {report.seconds:.0f} s; {figures}")
     failed = [gate for gate in report.gates if not gate.ok]
     for gate in failed:
         click.echo(f"gate failed: {gate.message}", err=True)
@@ -92,6 +92,14 @@ def run_calibration(
             click.echo(f"error: {error}", err=True)
             return 2
         write(report, report_dir / "run", None)
+    drafts = sum(fittable(case) for case in report.cases)
+    if drafts < MIN_FITTED:
+        click.echo(
+            f"error: the {report.suite} run has {drafts} drafts to fit on, fewer than "
+            f"{MIN_FITTED}; nothing was stored (calibrate on --suite full)",
+            err=True,
+        )
+        return 2
     calibration, probabilities = fit(
         report.cases, model=settings.llm_model, suite=report.suite, target=settings.target_precision
     )
@@ -100,7 +108,9 @@ def run_calibration(
     report.metrics, report.by_suite, _ = figures(report.cases, calibration.threshold)
     report.calibration = report_curve(calibration)
     paths = write(report, report_dir, None)
-    click.echo(f"{suite}: {report.n_cases} cases in {report.seconds:.0f} s with {report.model}")
+    click.echo(
+        f"{report.suite}: {report.n_cases} cases in {report.seconds:.0f} s with {report.model}"
+    )
     click.echo(report.calibration.note)
     precision = report.metrics.get("routing.auto_send_precision")
     rate = report.metrics.get("routing.auto_send_rate")

@@ -238,3 +238,33 @@ def test_calibrate_fits_on_an_earlier_run_and_stores_the_gate_for_that_model(tmp
     refused = run_cli("calibrate", "--from-run", str(run), env=other)
     assert refused.returncode == 2 and "was run with openai/gpt-4o-mini" in refused.stderr
     assert load_calibration(tmp_path / "data", "openai/gpt-4o") is None
+
+
+def test_a_run_with_too_few_drafts_or_a_broken_file_is_refused_and_keeps_the_stored_gate(
+    tmp_path,
+):
+    kept = save_calibration(_trusting(0.8, model="openai/gpt-4o-mini"), tmp_path / "data")
+    env = {"SUPPORT_DATA_DIR": str(tmp_path / "data"), "SUPPORT_LLM_MODEL": "openai/gpt-4o-mini"}
+    few = tmp_path / "few.json"
+    few.write_text(
+        Report(
+            suite="retrieval",
+            model="openai/gpt-4o-mini",
+            judge_model=None,
+            started_at="2026-11-28T12:00:00+00:00",
+            seconds=1.0,
+            n_cases=3,
+            metrics={},
+            calibration=None,
+            cases=[_case(n, 0.9, True) for n in range(3)],
+        ).model_dump_json()
+    )
+    refused = run_cli("calibrate", "--from-run", str(few), env=env)
+    assert refused.returncode == 2
+    assert "3 drafts to fit on" in refused.stderr and "--suite full" in refused.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"suite": "full", "cases": [')
+    unreadable = run_cli("calibrate", "--from-run", str(broken), env=env)
+    assert unreadable.returncode == 2 and f"error: {broken}" in unreadable.stderr
+    assert load_calibration(tmp_path / "data", "openai/gpt-4o-mini").threshold == 0.8
+    assert kept.is_file()
