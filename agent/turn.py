@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import litellm
 from pydantic import BaseModel
 
-from agent.calibration import GateCalibration, load_calibration
+from agent.calibration import load_calibration
 from agent.draft import AnswerType, Citation, Draft, Latency, ToolCallRecord, Usage
 from agent.gate import assess, customer_value, grounding, priority
 from agent.language import NAMES, detect_language
@@ -96,7 +96,6 @@ class Agent:
         self.orders = orders
         self.guard = guard
         self.retriever = retriever or Retriever(settings)
-        self._calibrations: dict[str, GateCalibration | None] = {}
 
     def decide(self, turn: TurnInput, *, on_token: Callable[[str], None] | None = None) -> Draft:
         """Draft a reply to `turn.text` and decide whether it may be sent unreviewed.
@@ -168,7 +167,9 @@ class Agent:
             tool_calls=records,
             flags=flags,
             threshold=self.settings.auto_send_threshold,
-            calibration=self._calibration(model),
+            # Read for every generated draft (milliseconds beside the model's seconds), so
+            # a running server uses a calibration as soon as `calibrate` has stored it.
+            calibration=load_calibration(self.settings.data_dir, model) if model else None,
             model=model,
             link_hosts=self._link_hosts(context.hits),
             guest=turn.verified_email is None,
@@ -208,13 +209,6 @@ class Agent:
             model=model,
             signals=assessment.signals,
         )
-
-    def _calibration(self, model: str | None) -> GateCalibration | None:
-        if model is None:
-            return None
-        if model not in self._calibrations:
-            self._calibrations[model] = load_calibration(self.settings.data_dir, model)
-        return self._calibrations[model]
 
     def _link_hosts(self, hits: list[Hit]) -> frozenset[str]:
         """Hosts an unreviewed reply may link to: configured, our own, the help centre's."""

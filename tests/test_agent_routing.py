@@ -114,10 +114,14 @@ def test_the_calibration_fitted_for_the_model_decides_which_drafts_go_out(agent,
         weights=dict.fromkeys(names, 0.0) | {"grounding": 4.0},
         bias=0.0,
     )
+    bot = agent("scripted/calibrated", auto_send_threshold=None)
+    script("scripted/calibrated", [RETURN_ANSWER, "YES"])
+    before = bot.ask("How long do I have to send back something I bought?")
+    assert [reason.code for reason in before.reasons] == [ReasonCode.UNCALIBRATED]
+    # Stored while the desk runs, as `support-agent calibrate` beside a serving process.
     stored = save_calibration(trusting, shop_dir)
     try:
         script("scripted/calibrated", [RETURN_ANSWER, "YES"])
-        bot = agent("scripted/calibrated", auto_send_threshold=None)
         sent = bot.ask("How long do I have to send back something I bought?")
         assert sent.decision == "send", sent.reasons
         assert sent.confidence == pytest.approx(0.982, abs=0.001)  # sigmoid(4 × grounding 1)
