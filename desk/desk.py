@@ -190,8 +190,10 @@ class Desk:
         owed = drafting.stale(
             self.sessions, received_before_seconds=self.settings.turn_retry_seconds * 4 + 30
         )
+        # Streamed: its customer may still be waiting on the turn's events, for instance
+        # when a slow turn outlived its lease and this drafting overtakes the first one.
         for turn_id in owed:
-            self.jobs.enqueue(turn_id)
+            self.jobs.enqueue(turn_id, stream=True)
         if owed:
             log.info("re-queued %d unfinished turns", len(owed))
         return len(owed)

@@ -142,13 +142,14 @@ def test_the_recovery_sweep_requeues_turns_nobody_is_drafting(make_desk):
     conversation, _ = desk.start_conversation()
     receipt = desk.receive(conversation, QUESTION, channel=Channel.WIDGET, enqueue=False)
     queued = []
-    desk.jobs.enqueue = queued.append
+    desk.jobs.enqueue = lambda turn_id, *, stream=False: queued.append((turn_id, stream))
     with desk.sessions.begin() as session:  # as if received a minute ago and never queued
         session.get(Turn, receipt.turn_id).updated_at = session.get(
             Turn, receipt.turn_id
         ).created_at.replace(year=2020)
     assert desk.recover() >= 1
-    assert receipt.turn_id in queued
+    # Streamed, for a customer who may still be waiting on the turn.
+    assert (receipt.turn_id, True) in queued
 
 
 scripted_llm.register()
