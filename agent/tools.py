@@ -26,9 +26,19 @@ from kb.retrieval import RELEVANT, Hit, Retriever
 
 # Bounded parts: unbounded repeats made this pattern quadratic on long hostile text.
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}+@[\w-]{1,63}+(?:\.[\w-]{1,63}+){1,8}+")
+# A message about one particular order: its number, "my order", or how a parcel is doing.
+# Questions about shipping in general get no lookup phase, which is a whole model call
+# before the reply's first word.
 ORDER_HINT = re.compile(
-    r"\b[A-Z]{2,4}-\d{3,8}\b|\border|\bpackage|\bparcel|tracking|shipped|deliver|arriv|"
-    r"\bwhere is my|pedido|paquete|env[ií]o|bestellung|paket|sendung|commande|colis",
+    r"\b[A-Z]{2,4}-\d{3,8}\b"
+    r"|\b(?:my|our)\b(?:\s+\w+){0,3}?\s+(?:orders?|package|parcel|shipment|delivery|tracking|"
+    r"refund|return|purchase|stuff|things|items?)\b|\bwhere(?:'s|\s+is|\s+are)\s+(?:my|our)\b"
+    r"|\border (?:number|id)\b|\b(?:recent|last|previous|past) orders?\b|\borders of\b"
+    r"|\btracking (?:link|number|page|says|shows|status)|\bin transit\b|\bis it lost\b"
+    r"|\b(?:hasn'?t|has not|haven'?t|never|didn'?t) (?:arrived?|come|came|shipped|been delivered)"
+    r"|\bstill waiting\b"
+    r"|\bmi (?:pedido|paquete|env[ií]o)|\bmeine? (?:bestellung|paket|sendung)|\bma commande"
+    r"|\bmon colis",
     re.IGNORECASE,
 )
 RECENT_ORDERS = 3

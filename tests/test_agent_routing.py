@@ -300,6 +300,9 @@ def test_tools_are_offered_by_need_and_others_refused(agent):
     agent().ask("Where is my parcel? It should have arrived by now.")
     assert scripted_llm.seen_tools["main"][0] == ["lookup_order"]
     script("scripted/main", ["Let me check."])
+    agent().ask("package stuck in transit for a week, is it lost?")
+    assert scripted_llm.seen_tools["main"][0] == ["lookup_order"]
+    script("scripted/main", ["Let me check."])
     agent().ask("I want to cancel order KC-10001 now")
     assert set(scripted_llm.seen_tools["main"][0]) >= {
         "lookup_order",
@@ -474,3 +477,19 @@ def test_the_model_reads_only_passages_near_the_best_one(agent):
     assert 'id="faq-price-adjustment"' not in prompt  # 0.25 below the best passage
     passages = re.findall(r"<passage [^>]*>\n(.*?)\n</passage>", prompt, re.DOTALL)
     assert passages and all(len(text) <= 700 for text in passages)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "whats the price for overnight delivery",
+        "if I order at 3pm will it still go out today?",
+        "do u guys deliver to canada or japan?",
+    ],
+)
+def test_a_shipping_policy_question_is_drafted_without_a_lookup_phase(agent, question):
+    # The lookup phase is a whole extra model call before the reply's first word.
+    script("scripted/main", ["Standard shipping takes 3-5 business days. [art-shipping-policy]"])
+    agent().ask(question)
+    assert scripted_llm.calls["main"] == 1
+    assert scripted_llm.seen_tools["main"][0] == []
