@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from agent.calibration import load_calibration
 from agent.draft import AnswerType, Citation, Draft, Latency, ToolCallRecord, Usage
-from agent.gate import assess, customer_value, grounding, priority
+from agent.gate import ORDER_NUMBER, assess, customer_value, grounding, priority
 from agent.language import NAMES, detect_language
 from agent.owner_answers import owner_answer, status_question
 from agent.policy import INSTRUCTIONS, raised_flags
@@ -145,6 +145,10 @@ class Agent:
             elif asked_order and (status := _order_status(asked_order, context, records)):
                 reply, answer_type = status, AnswerType.ORDER_STATUS
             else:
+                if tools == ["lookup_order"] and (order_ids := _order_ids(text)) is not None:
+                    # The message holds the lookup's arguments: making it ourselves saves a
+                    # tool-phase call, and the reply's prompt is then read from its start.
+                    _lookup(order_ids, context, records)
                 # A lookup that already failed is shown to the model, not tried again.
                 offered = [name for name in tools if not (records and name == "lookup_order")]
                 reply, model = self._draft(prompts, offered, context, records, usage, on_token)
@@ -372,18 +376,29 @@ def _focus(text: str, question: str) -> str:
     return " ".join(sentences[i] for i in sorted(chosen))[:PASSAGE_CHARS]
 
 
-def _order_status(order_id: str, context: TurnContext, records: list) -> str | None:
-    """Look the order up as the model would; its status in the template, or None."""
-    arguments = {"order_id": order_id}
+def _order_ids(text: str) -> list[str] | None:
+    """The order numbers a lookup is for: none (the customer's recent orders) or one; None
+    when the message names several, for the model to choose."""
+    numbers = list(dict.fromkeys(number.upper() for number in ORDER_NUMBER.findall(text)))
+    return numbers if len(numbers) <= 1 else None
+
+
+def _lookup(order_ids: list[str], context: TurnContext, records: list) -> object | None:
+    """Look up as the model would, recording the call; the order's facts, or None."""
+    arguments = {"order_id": order_ids[0]} if order_ids else {}
     outcome = run_tool("lookup_order", json.dumps(arguments), context, ["lookup_order"])
     records.append(
         ToolCallRecord(
             name="lookup_order", arguments=arguments, ok=outcome.ok, result=outcome.result
         )
     )
-    if outcome.ok and isinstance(outcome.result, dict):
-        return render("order_status", order=outcome.result)
-    return None
+    return outcome.result if outcome.ok else None
+
+
+def _order_status(order_id: str, context: TurnContext, records: list) -> str | None:
+    """One order's status in the template, or None."""
+    order = _lookup([order_id], context, records)
+    return render("order_status", order=order) if isinstance(order, dict) else None
 
 
 def _relay(stream, on_token: Callable[[str], None], model: str):
