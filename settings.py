@@ -69,7 +69,9 @@ class Settings(BaseSettings):
         None, description="Expected sha256 of SUPPORT_LOCAL_MODEL_PATH (checked when set)."
     )
     local_n_ctx: int = Field(4096, ge=512, le=32768, description="Context window of local models.")
-    local_threads: int | None = Field(None, ge=1, description="CPU threads for local models.")
+    local_threads: int | None = Field(
+        None, ge=1, description="CPU threads for local models (default: every CPU available)."
+    )
     embedding_model: str = Field(
         "local/all-MiniLM-L6-v2",
         description="local/all-MiniLM-L6-v2 or any litellm embedding model.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import json
+import os
 import threading
 import time
 import uuid
@@ -71,7 +72,9 @@ def load_model(name: str) -> LoadedModel:
             llama = Llama(
                 model_path=str(path),
                 n_ctx=settings.local_n_ctx,
-                n_threads=settings.local_threads,
+                # llama.cpp's default is half the CPUs, for hyper-threads; on 2 real cores
+                # that left one idle and decoded at 19 tokens/s instead of 28.
+                n_threads=settings.local_threads or len(os.sched_getaffinity(0)),
                 verbose=False,
             )
             _loaded[path] = LoadedModel(

@@ -90,3 +90,12 @@ def test_the_self_check_is_surer_of_a_reply_its_passage_backs_than_of_one_it_con
     backed = probability_of_yes("You can return unused items within 30 days for a full refund.")
     contradicted = probability_of_yes("You can return any item within 90 days; we pay shipping.")
     assert 0 < contradicted < backed < 1
+
+
+def test_the_model_decodes_on_every_cpu_it_may_use_unless_told_otherwise():
+    import os
+
+    from llm.local import load_model
+
+    llama = load_model(TEST_LLM.removeprefix("local/")).llama
+    assert llama.n_threads == len(os.sched_getaffinity(0))
