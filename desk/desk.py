@@ -157,7 +157,9 @@ class Desk:
         try:
             if claim.attempts > self.settings.turn_attempts:
                 raise TurnGaveUp(f"gave up after {claim.attempts - 1} attempts")
-            stored = self._store(claim, self.agent.decide(claim.input))
+            with drafting.renewing(self.sessions, claim, self.settings.turn_lease_seconds):
+                draft = self.agent.decide(claim.input)
+            stored = self._store(claim, draft)
         except Exception as error:
             reason = _one_line(error)
             log.exception("turn %s failed (attempt %d)", turn_id, claim.attempts)

@@ -7,6 +7,10 @@ once per turn (drafts.turn_id is unique), so a turn claimed twice is answered on
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +34,8 @@ from store.models import (
     utcnow,
 )
 from store.models import Draft as DraftRow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,37 @@ def claim(sessions: sessionmaker[Session], turn_id: int, lease_seconds: float) -
                 client_address=turn.client_address,
             ),
         )
+
+
+@contextmanager
+def renewing(sessions: sessionmaker[Session], claim: Claim, lease_seconds: float) -> Iterator[None]:
+    """Keep the claim's lease while the block runs: a slow model on a busy machine must not
+    look like a dead worker, or the recovery sweep drafts the turn a second time."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(lease_seconds / 3):
+            try:
+                with sessions.begin() as session:
+                    session.execute(
+                        update(Turn)
+                        .where(
+                            Turn.id == claim.turn_id,
+                            Turn.status == TurnStatus.DRAFTING,
+                            Turn.attempts == claim.attempts,  # still this worker's claim
+                        )
+                        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+                    )
+            except Exception:  # the next renewal may succeed; the lease covers the gap
+                log.exception("could not renew the lease of turn %s", claim.turn_id)
+
+    renewer = threading.Thread(target=renew, name=f"lease-{claim.turn_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()
 
 
 def record(session: Session, turn: Turn, draft: Draft) -> Draft:

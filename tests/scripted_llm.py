@@ -3,7 +3,8 @@
     script("scripted/a", [call("lookup_order", order_id="KC-10001"), "Your order shipped."])
 
 Each completion pops the next step: a string becomes a text reply, a `call(...)`
-a tool call, an exception is raised (to simulate a failing provider).
+a tool call, an exception is raised (to simulate a failing provider), and a function
+is called for the reply (to act while the model "thinks").
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class ScriptedLLM(CustomLLM):
             [t["function"]["name"] for t in optional_params.get("tools") or []]
         )
         step = _scripts[model].popleft() if _scripts[model] else "OK"
+        if callable(step):
+            step = step()
         if isinstance(step, Exception):
             raise step
         if isinstance(step, dict):

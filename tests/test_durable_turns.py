@@ -153,3 +153,23 @@ def test_the_recovery_sweep_requeues_turns_nobody_is_drafting(make_desk):
 
 
 scripted_llm.register()
+
+
+def test_a_turn_still_being_drafted_keeps_its_lease_so_nobody_drafts_it_twice(make_desk):
+    first, second = make_desk(turn_lease_seconds=0.5), make_desk(turn_lease_seconds=0.5)
+    conversation, _ = first.start_conversation()
+    receipt = first.receive(conversation, QUESTION, channel=Channel.WIDGET, enqueue=False)
+    meanwhile = {}
+
+    def slow_model() -> str:
+        time.sleep(1.5)  # three leases long, as a slow local model on a busy machine
+        meanwhile["stale"] = receipt.turn_id in drafting.stale(
+            first.sessions, received_before_seconds=60
+        )
+        meanwhile["second"] = second.draft(receipt.turn_id)
+        return RETURN_ANSWER
+
+    script("scripted/main", [slow_model, "YES"])
+    assert first.draft(receipt.turn_id) is not None
+    assert meanwhile == {"stale": False, "second": None}
+    assert len(_drafts_of(first, receipt.message_id)) == 1
