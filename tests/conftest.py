@@ -110,6 +110,12 @@ def web_data_dir(shop_dir, tmp_path_factory, request) -> Path:
     return target
 
 
+@pytest.fixture
+def client(app):
+    """A test client of the module's own `app` fixture."""
+    return app.test_client()
+
+
 @pytest.fixture(scope="module")
 def web_retriever(web_data_dir):
     from kb.retrieval import Retriever

@@ -29,11 +29,6 @@ def app(web_data_dir, web_retriever):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
 def short_streams(monkeypatch):
     monkeypatch.setattr(web.api, "STREAM_SECONDS", 0.5)
     monkeypatch.setattr(web.api, "POLL_SECONDS", 0.05)

@@ -23,11 +23,6 @@ def app(web_data_dir, web_retriever):
     return make_app(web_data_dir, web_retriever, MODEL)
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def _count_messages(app, conversation_id: str) -> int:
     with app.extensions["support"].sessions() as session:
         return session.scalar(
