@@ -207,8 +207,8 @@ def calibrate(
 ) -> None:
     """Fit the auto-send gate for the configured model on an eval suite and store it.
 
-    Picks the lowest threshold whose out-of-fold precision reaches
-    SUPPORT_TARGET_PRECISION; exits 1 when none does (then a person reviews every
+    Picks the lowest threshold whose out-of-fold precision, and the stored model's own,
+    reach SUPPORT_TARGET_PRECISION; exits 1 when none does (then a person reviews every
     generated draft).
     """
     from evals.cli import run_calibration
