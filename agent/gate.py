@@ -25,6 +25,13 @@ from kb.retrieval import RELEVANT, Hit, tokens
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 ORDER_NUMBER = re.compile(r"\b[A-Z]{2,4}-\d{3,8}\b", re.IGNORECASE)
+
+
+def order_numbers(text: str) -> list[str]:
+    """The order numbers a message names, upper-cased, each once, in order."""
+    return list(dict.fromkeys(number.upper() for number in ORDER_NUMBER.findall(text)))
+
+
 # Tool-call JSON or echoed prompt markup instead of an answer.
 MALFORMED = re.compile(
     r'^\s*[\[{]|<tool_call>|</?(?:knowledge|passage|tool_results)\b|"arguments"\s*:'

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from agent.gate import ORDER_NUMBER
+from agent.gate import order_numbers
 from kb.retrieval import Hit
 
 # Question-to-question cosine similarity (all-MiniLM-L6-v2) at least this...
@@ -51,7 +51,7 @@ _WORD = re.compile(r"(?<!\S)[^\W\d_]+(?:'[^\W\d_]+)?[,;:]?(?!\S)")
 
 def status_question(text: str) -> str | None:
     """The order number of a short message that only asks how one order is doing."""
-    numbers = {number.upper() for number in ORDER_NUMBER.findall(text)}
+    numbers = order_numbers(text)
     # "Hi!", "Thanks." or an email and postcode ask nothing; a second sentence of words may.
     sentences = [part for part in _SENTENCE.split(text) if len(_WORD.findall(part)) >= 3]
     if (
@@ -60,5 +60,5 @@ def status_question(text: str) -> str | None:
         and STATUS_QUESTION.search(text)
         and len(text.split()) <= STATUS_WORDS
     ):
-        return numbers.pop()
+        return numbers[0]
     return None

@@ -21,7 +21,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.draft import TicketRequest
-from agent.gate import CustomerHistory
+from agent.gate import ORDER_NUMBER, CustomerHistory
 from kb.retrieval import RELEVANT, Hit, Retriever
 
 # Bounded parts: unbounded repeats made this pattern quadratic on long hostile text.
@@ -30,9 +30,9 @@ EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}+@[\w-]{1,63}+(?:\.[\w-]{1,63}+){1
 # Questions about shipping in general get no lookup phase, which is a whole model call
 # before the reply's first word.
 ORDER_HINT = re.compile(
-    r"\b[A-Z]{2,4}-\d{3,8}\b"
-    r"|\b(?:my|our)\b(?:\s+\w+){0,3}?\s+(?:orders?|package|parcel|shipment|delivery|tracking|"
-    r"refund|return|purchase|stuff|things|items?)\b|\bwhere(?:'s|\s+is|\s+are)\s+(?:my|our)\b"
+    ORDER_NUMBER.pattern
+    + r"|\b(?:my|our)\b(?:\s+\w+){0,3}?\s+(?:orders?|package|parcel|shipment|delivery|"
+    r"tracking|refund|return|purchase|stuff|things|items?)\b|\bwhere(?:'s|\s+is|\s+are)\s+(?:my|our)\b"
     r"|\border (?:number|id)\b|\b(?:recent|last|previous|past) orders?\b|\borders of\b"
     r"|\btracking (?:link|number|page|says|shows|status)|\bin transit\b|\bis it lost\b"
     r"|\b(?:hasn'?t|has not|haven'?t|never|didn'?t) (?:arrived?|come|came|shipped|been delivered)"

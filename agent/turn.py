@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from agent.calibration import load_calibration
 from agent.draft import AnswerType, Citation, Draft, Latency, ToolCallRecord, Usage
-from agent.gate import ORDER_NUMBER, assess, customer_value, grounding, priority
+from agent.gate import assess, customer_value, grounding, order_numbers, priority
 from agent.language import NAMES, detect_language
 from agent.owner_answers import owner_answer, status_question
 from agent.policy import INSTRUCTIONS, raised_flags
@@ -379,7 +379,7 @@ def _focus(text: str, question: str) -> str:
 def _order_ids(text: str) -> list[str] | None:
     """The order numbers a lookup is for: none (the customer's recent orders) or one; None
     when the message names several, for the model to choose."""
-    numbers = list(dict.fromkeys(number.upper() for number in ORDER_NUMBER.findall(text)))
+    numbers = order_numbers(text)
     return numbers if len(numbers) <= 1 else None
 
 
