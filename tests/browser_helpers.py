@@ -1,18 +1,13 @@
-"""Shared by the browser tests: headless Chromium, and an app served on loopback."""
+"""Shared by the browser tests: headless Chromium (tests.loopback serves the app)."""
 
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
-from werkzeug.serving import make_server
 
 needs_chromium = pytest.mark.skipif(
     not shutil.which("chromedriver"), reason="make test installs Chromium"
@@ -36,14 +31,3 @@ def chromium(width: int = 1280, height: int = 900, console: bool = False) -> Web
     if console:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-
-
-@contextmanager
-def served(app: Flask) -> Iterator[str]:
-    """The app on a threaded loopback server; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()

@@ -15,8 +15,9 @@ from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
 from store.operators import set_operator
-from tests.browser_helpers import chromium, needs_chromium, served
+from tests.browser_helpers import chromium, needs_chromium
 from tests.conftest import ROOT, TEST_LLM
+from tests.loopback import served
 from tests.web_helpers import make_app
 
 pytestmark = [

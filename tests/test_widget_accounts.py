@@ -18,7 +18,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser_helpers import chromium, needs_chromium, served
+from tests.browser_helpers import chromium, needs_chromium
+from tests.loopback import served
 from tests.web_helpers import make_app
 from web.signing import sign
 
