@@ -108,15 +108,32 @@ def orders() -> None:
 @orders.command("import")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def import_orders(path: Path) -> None:
-    """Load customers and orders from PATH (JSON); bad records are skipped by line."""
+    """Load customers and orders from PATH: our JSON, or Shopify's or WooCommerce's order
+    export CSV. Bad records are skipped by line; re-importing updates."""
     from store.db import session_factory
     from store.orders import import_orders as run_import
 
-    with session_factory(load_settings().db_url)() as session:
-        report = run_import(path, session)
+    settings = load_settings()
+    with session_factory(settings.db_url)() as session:
+        report = run_import(path, session, settings.vocabulary)
     for problem in report.problems:
         click.echo(f"skipped: {problem}", err=True)
-    click.echo(f"imported {report.customers} customers and {report.orders} orders")
+    for status, count in report.unmapped_statuses.most_common():
+        click.echo(
+            f"unmapped: status {status!r} on {count} orders, imported as unknown "
+            "(map it with SUPPORT_ORDER_STATUSES)",
+            err=True,
+        )
+    if report.unknown_currency:
+        click.echo(
+            f"unmapped: {report.unknown_currency} orders in a currency we could not name, "
+            "imported without one (map it with SUPPORT_CURRENCIES)",
+            err=True,
+        )
+    click.echo(
+        f"imported {report.customers} customers and {report.orders} orders "
+        f"({report.added} new, {report.updated} updated) from {report.format}"
+    )
     if report.problems:
         sys.exit(1)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
+
+from ingestion.order_states import OrderState, Vocabulary
 
 ENV_PREFIX = "SUPPORT_"
 
@@ -165,6 +167,57 @@ class Settings(BaseSettings):
     turn_lease_seconds: float = Field(
         600.0, gt=0, description="A turn held this long by a silent worker is drafted again."
     )
+    orders_connector: Literal["snapshot", "shopify", "woocommerce", "http"] | None = Field(
+        None,
+        description="Where order lookups go: the imported snapshot, or the shop's live system; "
+        "default: the one whose settings are set, else the snapshot.",
+    )
+    shopify_store: str | None = Field(
+        None, description="Shopify store (name, name.myshopify.com or a URL) for live lookups."
+    )
+    shopify_token: SecretStr | None = Field(
+        None, description="Shopify Admin API access token (read_orders, read_fulfillments)."
+    )
+    shopify_api_version: str = Field("2025-07", description="Shopify Admin API version.")
+    woocommerce_url: str | None = Field(
+        None, description="The WooCommerce site (https://shop.example) for live lookups."
+    )
+    woocommerce_key: SecretStr | None = Field(None, description="WooCommerce REST consumer key.")
+    woocommerce_secret: SecretStr | None = Field(
+        None, description="WooCommerce REST consumer secret."
+    )
+    orders_url: str | None = Field(
+        None, description="The shop's own signed order endpoint (docs/formats.md has its contract)."
+    )
+    orders_secret: SecretStr | None = Field(
+        None, description="Shared secret that signs requests to SUPPORT_ORDERS_URL (HMAC-SHA256)."
+    )
+    orders_timeout: float = Field(
+        5.0, gt=0, description="Seconds one request to the shop's order system may take."
+    )
+    orders_retries: int = Field(
+        3, ge=1, le=10, description="Attempts per order lookup on timeouts, 429 and 5xx."
+    )
+    orders_max_wait: float = Field(
+        8.0, ge=0, description="Most seconds a lookup waits between retries, Retry-After included."
+    )
+    orders_cache_seconds: float = Field(
+        60.0, ge=0, description="How long a live lookup's answer is reused (0: never)."
+    )
+    order_statuses: dict[str, OrderState] = Field(
+        default_factory=dict,
+        description='JSON: shop status → our state, e.g. {"woocommerce:awaiting-pickup": '
+        '"shipped"}; overrides the defaults in docs/formats.md.',
+    )
+    carriers: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='JSON: carrier as the shop writes it → {"name", "tracking_url"} with '
+        "{number} in the URL.",
+    )
+    currencies: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON: currency symbol or name → ISO code, e.g. {"kr": "DKK"}.',
+    )
     proxy_hops: int = Field(
         0, ge=0, le=5, description="Reverse proxies in front of serve whose X-Forwarded-* count."
     )
@@ -190,7 +243,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a redis:// or rediss:// URL")
         return value
 
-    @field_validator("chroma_url", "public_url")
+    @field_validator("chroma_url", "public_url", "woocommerce_url", "orders_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
@@ -207,6 +260,15 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'support.db'}"
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The default status, carrier and currency mappings with the owner's overrides."""
+        return Vocabulary(
+            statuses={word: state.value for word, state in self.order_statuses.items()},
+            carriers=self.carriers,
+            currencies=self.currencies,
+        )
 
     @property
     def model_cache(self) -> Path:

@@ -142,7 +142,7 @@ def main() -> None:
             progress=False,
         )
         with session_factory(settings.db_url)() as session:
-            import_orders(SHOP / "shop.json", session)
+            import_orders(SHOP / "shop.json", session, settings.vocabulary)
 
         if args.ready_only:
             _print_ready(bench_ready_answers(settings, args.model), args.model)

@@ -25,5 +25,5 @@ def load_sample_shop(
 ) -> tuple[SyncReport, ImportReport]:
     report = sync([FOLDER / name for name in KNOWLEDGE], settings, progress=progress)
     with session_factory(settings.db_url)() as session:
-        imported = import_orders(FOLDER / "shop.json", session)
+        imported = import_orders(FOLDER / "shop.json", session, settings.vocabulary)
     return report, imported

@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from ingestion.order_states import OrderState
+
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
@@ -95,16 +97,6 @@ class Customer(Record):
     zip: str | None = None
 
 
-class OrderStatus(StrEnum):
-    PROCESSING = "processing"
-    ON_HOLD = "on_hold"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-    RETURNED = "returned"
-    REFUNDED = "refunded"
-
-
 class OrderItem(Record):
     sku: NonEmpty
     name: NonEmpty
@@ -113,17 +105,23 @@ class OrderItem(Record):
 
 
 class Order(Record):
+    """An order in our JSON format; `status` is the shop's own word (docs/formats.md)."""
+
     id: NonEmpty
     customer_id: NonEmpty
-    status: OrderStatus
+    status: Annotated[str, Field(min_length=1, max_length=80)]
     created_at: datetime
     items: list[OrderItem] = Field(min_length=1)
     total: Decimal = Field(ge=0)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: Annotated[str, Field(min_length=1, max_length=20)]
     carrier: str | None = None
     tracking_number: str | None = None
+    tracking_url: HttpUrl | None = None
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
+    expected_delivery: datetime | None = None
+    refunded_total: Decimal = Field(Decimal(0), ge=0)
+    shipping_zip: str | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Order:
@@ -134,3 +132,41 @@ class Order(Record):
         if self.total < sum(item.quantity * item.unit_price for item in self.items):
             raise ValueError("total is less than the sum of the items")
         return self
+
+
+class RefundState(StrEnum):
+    NONE = "none"
+    PARTIAL = "partial"
+    FULL = "full"
+
+
+class ShopOrder(Record):
+    """One order as every source hands it on (our JSON, a shop's export, a live API).
+
+    `status` is the shop's own text and `state` ours; the store keeps both, and the agent
+    reads the same fields whether the order came from last night's import or a live call.
+    """
+
+    id: NonEmpty
+    email: EmailStr
+    customer_name: str | None = None
+    postcode: str | None = None  # where the order ships: a guest's second factor
+    status: Annotated[str, Field(max_length=80)]
+    state: OrderState
+    created_at: datetime
+    items: list[OrderItem] = []
+    total: Decimal = Field(ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    expected_delivery: datetime | None = None
+    refunded_total: Decimal = Field(Decimal(0), ge=0)
+
+    @property
+    def refund_state(self) -> RefundState:
+        if self.refunded_total <= 0:
+            return RefundState.NONE
+        return RefundState.FULL if self.refunded_total >= self.total else RefundState.PARTIAL

@@ -33,8 +33,13 @@ PHONE = re.compile(
     r"|(?<![\w+-])\+\d{8,15}(?![\w-])"
 )
 DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-# Order numbers such as KC-10042 (also KC-10042-2); not the product code in "KC-BU-100".
-ORDER = re.compile(r"(?<![\w-])[A-Z]{2,4}-\d{3,8}(?!\d)")
+# Order numbers such as KC-10042 (also KC-10042-2), not the product code in "KC-BU-100";
+# Shopify's "#1001" and a bare number right after "order", but not a price or a year.
+ORDER = re.compile(
+    r"(?<![\w-])[A-Z]{2,4}-\d{3,8}(?!\d)|(?<![\w&#])#\s?\d{3,10}(?!\d)"
+    r"|(?i:(?<=\border )|(?<=\border: )|(?<=\border no\. )|(?<=\border number )"
+    r"|(?<=\bbestellung )|(?<=\bpedido )|(?<=\bcommande ))\d{3,10}(?!\d)"
+)
 # Carrier-style tracking numbers: UPS 1Z…, DHL's 10 digits, USPS's 20-22 digits, and
 # any other 10-30 letters and digits with at least eight digits (a discount code such
 # as SPRING2026 has fewer). Card numbers are replaced first, so they stay [CARD].

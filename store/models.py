@@ -63,14 +63,21 @@ class Order(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    # Our state (ingestion.order_states.OrderState); the shop's own word is shop_status.
     status: Mapped[str] = mapped_column(String(20))
+    shop_status: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime]
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     carrier: Mapped[str | None] = mapped_column(String(40))
     tracking_number: Mapped[str | None] = mapped_column(String(64))
+    tracking_url: Mapped[str | None] = mapped_column(String(500))
     shipped_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    expected_delivery: Mapped[datetime | None]
+    refunded_total: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0)
+    # Where it ships; a guest proves the order is theirs with it (else the customer's zip).
+    shipping_zip: Mapped[str | None] = mapped_column(String(20))
     customer: Mapped[Customer] = relationship(back_populates="orders")
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"

@@ -1,13 +1,18 @@
 """`support-agent orders import`: load customers and orders, skipping bad records by line.
 
-Importing is idempotent: a record whose id exists replaces the stored one (an
-order's items included), so re-importing an export from the shop system updates it.
+Our JSON, Shopify's order export CSV and WooCommerce's are read into one record
+(ingestion.records.ShopOrder) and saved the same way. Importing is idempotent: an
+order whose id exists is replaced (its items included), so re-importing an export
+from the shop system updates it. A status, carrier or currency nobody mapped is
+imported as unknown and counted, never a reason to skip an order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,17 +21,28 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingestion.order_exports import read_export
+from ingestion.order_states import NO_CURRENCY, OrderState, Vocabulary
 from ingestion.records import Customer as CustomerRecord
 from ingestion.records import Order as OrderRecord
-from ingestion.records import describe
+from ingestion.records import ShopOrder, describe
 from store.models import Customer, Order, OrderItem
 
 
 @dataclass
 class ImportReport:
+    format: str = "json"
     customers: int = 0
-    orders: int = 0
+    added: int = 0
+    updated: int = 0
     problems: list[str] = field(default_factory=list)
+    # The shop's status words nobody mapped → orders imported with the state `unknown`.
+    unmapped_statuses: Counter[str] = field(default_factory=Counter)
+    unknown_currency: int = 0
+
+    @property
+    def orders(self) -> int:
+        return self.added + self.updated
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -58,7 +74,85 @@ def _problem(path: Path, line: int, what: str, error: ValidationError | str) -> 
     return f"{path}:{line}: {what} skipped: {error}"
 
 
-def import_orders(path: Path, session: Session) -> ImportReport:
+def _customer_id(email: str) -> str:
+    """A stable id for a customer known only by the email on their orders (CSV exports)."""
+    return "email-" + hashlib.sha256(email.encode()).hexdigest()[:16]
+
+
+def save_order(
+    order: ShopOrder, session: Session, report: ImportReport, customer_id: str | None = None
+) -> None:
+    """Insert or replace one order; a customer new to us is created from the order."""
+    if customer_id is None:
+        customer = session.scalar(select(Customer).where(Customer.email == order.email))
+        if customer is None:
+            customer = Customer(
+                id=_customer_id(order.email),
+                name=order.customer_name or order.email,
+                email=order.email,
+                zip=order.postcode,
+            )
+            session.add(customer)
+            report.customers += 1
+        customer_id = customer.id
+    existing = session.get(Order, order.id)
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    session.add(
+        Order(
+            id=order.id,
+            customer_id=customer_id,
+            status=order.state.value,
+            shop_status=order.status,
+            created_at=_naive_utc(order.created_at),
+            total=order.total,
+            currency=order.currency,
+            carrier=order.carrier,
+            tracking_number=order.tracking_number,
+            tracking_url=order.tracking_url,
+            shipped_at=_naive_utc(order.shipped_at),
+            delivered_at=_naive_utc(order.delivered_at),
+            expected_delivery=_naive_utc(order.expected_delivery),
+            refunded_total=order.refunded_total,
+            shipping_zip=order.postcode,
+            items=[
+                OrderItem(sku=i.sku, name=i.name, quantity=i.quantity, unit_price=i.unit_price)
+                for i in order.items
+            ],
+        )
+    )
+    session.flush()
+    if existing is None:
+        report.added += 1
+    else:
+        report.updated += 1
+    if order.state == OrderState.UNKNOWN:
+        report.unmapped_statuses[order.status] += 1
+    if order.currency == NO_CURRENCY:
+        report.unknown_currency += 1
+
+
+def import_orders(path: Path, session: Session, vocabulary: Vocabulary) -> ImportReport:
+    """Import a JSON file in our format or a shop's order export CSV."""
+    if path.suffix.lower() == ".csv":
+        return _import_export(path, session, vocabulary)
+    return _import_json(path, session, vocabulary)
+
+
+def _import_export(path: Path, session: Session, vocabulary: Vocabulary) -> ImportReport:
+    export, rows, problems = read_export(path, vocabulary)
+    report = ImportReport(format=export.value if export else "csv", problems=problems)
+    for row in rows:
+        if row.order is None:
+            report.problems.append(f"{path}:{row.line}: {row.problem}")
+            continue
+        save_order(row.order, session, report)
+    session.commit()
+    return report
+
+
+def _import_json(path: Path, session: Session, vocabulary: Vocabulary) -> ImportReport:
     report = ImportReport()
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -74,6 +168,7 @@ def import_orders(path: Path, session: Session) -> ImportReport:
         return report
 
     emails = {c.email: c.id for c in session.scalars(select(Customer))}
+    customers: dict[str, CustomerRecord] = {}
     for line, raw in _elements(text, "customers"):
         try:
             record = CustomerRecord.model_validate(raw)
@@ -89,44 +184,50 @@ def import_orders(path: Path, session: Session) -> ImportReport:
             )
             continue
         emails[email] = record.id
+        customers[record.id] = record
         session.merge(Customer(id=record.id, name=record.name, email=email, zip=record.zip))
         report.customers += 1
     session.flush()
 
-    known = set(session.scalars(select(Customer.id)))
     for line, raw in _elements(text, "orders"):
         try:
             record = OrderRecord.model_validate(raw)
         except ValidationError as error:
             report.problems.append(_problem(path, line, "order", error))
             continue
-        if record.customer_id not in known:
+        customer = customers.get(record.customer_id) or session.get(Customer, record.customer_id)
+        if customer is None:
             report.problems.append(
                 _problem(path, line, f"order {record.id}", f"unknown customer {record.customer_id}")
             )
             continue
-        existing = session.get(Order, record.id)
-        if existing is not None:
-            session.delete(existing)
-            session.flush()
-        session.add(
-            Order(
-                id=record.id,
-                customer_id=record.customer_id,
-                status=record.status.value,
-                created_at=_naive_utc(record.created_at),
-                total=record.total,
-                currency=record.currency,
-                carrier=record.carrier,
-                tracking_number=record.tracking_number,
-                shipped_at=_naive_utc(record.shipped_at),
-                delivered_at=_naive_utc(record.delivered_at),
-                items=[
-                    OrderItem(sku=i.sku, name=i.name, quantity=i.quantity, unit_price=i.unit_price)
-                    for i in record.items
-                ],
-            )
-        )
-        report.orders += 1
+        save_order(_from_json(record, customer, vocabulary), session, report, record.customer_id)
     session.commit()
     return report
+
+
+def _from_json(
+    record: OrderRecord, customer: Customer | CustomerRecord, vocabulary: Vocabulary
+) -> ShopOrder:
+    carrier = vocabulary.carrier(record.carrier)
+    return ShopOrder(
+        id=record.id,
+        email=customer.email.lower(),
+        customer_name=customer.name,
+        postcode=record.shipping_zip or customer.zip,
+        status=record.status,
+        state=vocabulary.state(record.status),
+        created_at=record.created_at,
+        items=record.items,
+        total=record.total,
+        currency=vocabulary.currency(record.currency),
+        carrier=carrier,
+        tracking_number=record.tracking_number,
+        tracking_url=str(record.tracking_url)
+        if record.tracking_url
+        else vocabulary.tracking_url(carrier, record.tracking_number),
+        shipped_at=record.shipped_at,
+        delivered_at=record.delivered_at,
+        expected_delivery=record.expected_delivery,
+        refunded_total=record.refunded_total,
+    )

@@ -67,7 +67,7 @@ def shop_dir(tmp_path_factory) -> Path:
     )
     assert report.problems == []
     with session_factory(settings.db_url)() as session:
-        assert import_orders(SAMPLE_SHOP / "shop.json", session).problems == []
+        assert import_orders(SAMPLE_SHOP / "shop.json", session, settings.vocabulary).problems == []
     return data
 
 

@@ -73,9 +73,16 @@ def test_orders_import_and_doctor_against_postgres(postgres_url, monkeypatch):
     monkeypatch.setenv("SUPPORT_DATABASE_URL", postgres_url)
     result = run_cli("orders", "import", str(SAMPLE_SHOP / "shop.json"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "imported 65 customers and 146 orders"
+    assert result.stdout.strip() == (
+        "imported 65 customers and 146 orders (146 new, 0 updated) from json"
+    )
     again = run_cli("orders", "import", str(SAMPLE_SHOP / "shop.json"))
-    assert again.stdout.strip() == "imported 65 customers and 146 orders"
+    assert again.stdout.strip() == (
+        "imported 65 customers and 146 orders (0 new, 146 updated) from json"
+    )
+    shopify = Path(__file__).parent / "fixtures" / "orders" / "shopify_orders_export.csv"
+    for summary in ("(12 new, 0 updated)", "(0 new, 12 updated)"):
+        assert summary in run_cli("orders", "import", str(shopify)).stdout
 
 
 def test_a_turn_is_stored_in_postgres(postgres_url, shop_dir):

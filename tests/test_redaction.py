@@ -76,6 +76,13 @@ def test_other_customers_order_numbers_become_order_markers():
     assert cleaned == "Where is [ORDER]? My friend's order [ORDER], [ORDER] and [ORDER]-2."
 
 
+def test_shopify_and_woocommerce_order_numbers_go_but_prices_and_years_stay():
+    cleaned = redact("Order 1234 and #5678 arrived; order number 99881 too. It cost $1500 in 2024.")
+    assert cleaned == (
+        "Order [ORDER] and [ORDER] arrived; order number [ORDER] too. It cost $1500 in 2024."
+    )
+
+
 @pytest.mark.parametrize(
     "tracking",
     [
