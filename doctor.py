@@ -159,6 +159,23 @@ def _jobs(settings: Settings) -> str:
     return f"SQLite queue at {path}, {waiting} jobs waiting"
 
 
+def _orders(settings: Settings) -> str:
+    """The configured order connector answers one real request; else the snapshot's size."""
+    from connectors import connector_for
+
+    connector = connector_for(settings)
+    if connector is not None:
+        return f"{connector.name} answered a lookup in {connector.check()} ms"
+    from sqlalchemy import func, select
+
+    from store.db import session_factory
+    from store.models import Order
+
+    with session_factory(settings.db_url)() as session:
+        count = session.scalar(select(func.count(Order.id)))
+    return f"the imported snapshot: {count} orders (no live connector configured)"
+
+
 CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
     ("data_dir", _data_dir),
     ("database", _database),
@@ -168,6 +185,7 @@ CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
     ("llm", _llm_text),
     ("llm_tool_call", _llm_tool_call),
     ("calibration", _calibration),
+    ("orders", _orders),
 ]
 
 

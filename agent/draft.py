@@ -35,6 +35,8 @@ class ReasonCode(StrEnum):
     GUEST_ORDER = "guest_order"
     TICKET_ONLY_EVIDENCE = "ticket_only_evidence"
     FOREIGN_LINK = "foreign_link"
+    ORDERS_UNAVAILABLE = "orders_unavailable"  # the shop's order system did not answer
+    UNKNOWN_ORDER_STATUS = "unknown_order_status"  # a status word nobody mapped
     # Set by the desk, not the gate: the turn could not be drafted, or too many were waiting.
     TURN_FAILED = "turn_failed"
     CAPACITY = "capacity"

@@ -24,12 +24,28 @@ from agent.policy import Flag
 from kb.retrieval import RELEVANT, Hit, tokens
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-ORDER_NUMBER = re.compile(r"\b[A-Z]{2,4}-\d{3,8}\b", re.IGNORECASE)
+# A prefixed number (KC-10042), or Shopify's and WooCommerce's bare numbers when written
+# as "#1001" or after the word order: a bare number alone may be a price or a year.
+ORDER_NUMBER = re.compile(
+    r"\b[A-Z]{2,4}-\d{3,8}\b|(?<![\w#])#\s?\d{3,10}\b"
+    r"|\b(?:order|bestellung|pedido|commande|ordine|bestelling)"
+    r"(?:\s+(?:no\.?|nr\.?|number|num[eé]ro|n[º°o]\.?))?\s*[:#]?\s*\d{3,10}\b",
+    re.IGNORECASE,
+)
+_PREFIXED = re.compile(r"[A-Z]{2,4}-\d{3,8}", re.IGNORECASE)
+
+
+def canonical_order_number(text: str) -> str:
+    """How an order number is stored: KC-10042 upper-cased, a bare number as its digits."""
+    if prefixed := _PREFIXED.search(text):
+        return prefixed.group().upper()
+    digits = re.search(r"\d{3,10}", text)
+    return digits.group() if digits else text.strip().lstrip("#").upper()
 
 
 def order_numbers(text: str) -> list[str]:
-    """The order numbers a message names, upper-cased, each once, in order."""
-    return list(dict.fromkeys(number.upper() for number in ORDER_NUMBER.findall(text)))
+    """The order numbers a message names, as stored, each once, in order."""
+    return list(dict.fromkeys(canonical_order_number(m) for m in ORDER_NUMBER.findall(text)))
 
 
 # Tool-call JSON or echoed prompt markup instead of an answer.
@@ -89,6 +105,7 @@ def assess(
     handoff_reason: str | None = None,
     self_check: float | None = None,
     llm_error: str | None = None,
+    orders_unavailable: str | None = None,
     templated: bool = False,
 ) -> Assessment:
     """The decision on one draft; `link_hosts` are the hosts its links may point to.
@@ -101,6 +118,8 @@ def assess(
 
     `guest` means the customer is not verified by the shop's server: their order
     details are never sent without a person, so a guessed order number gains nothing.
+
+    `llm_error` and `orders_unavailable` say why the reply is only a holding message.
     """
     reasons = [
         Reason(code=ReasonCode.POLICY_FLAG, text=f"The customer {flag.reason}.", detail=flag.name)
@@ -112,6 +131,12 @@ def assess(
 
     if llm_error:
         because(ReasonCode.LLM_FAILED, f"The language model failed: {llm_error}.")
+        return Assessment(Decision.REVIEW, 0.0, reasons)
+    if orders_unavailable:
+        because(
+            ReasonCode.ORDERS_UNAVAILABLE,
+            f"The order was not checked: {orders_unavailable}.",
+        )
         return Assessment(Decision.REVIEW, 0.0, reasons)
     if handoff_reason:
         because(ReasonCode.HANDOFF, f"The assistant asked for a person: {handoff_reason}.")
@@ -141,6 +166,21 @@ def assess(
         cited=bool(cited),
     )
 
+    unexplained = sorted(
+        {
+            order.get("shop_status", "?")
+            for call in good_tools
+            for order in (call.result if isinstance(call.result, list) else [call.result])
+            if isinstance(order, dict) and order.get("status") == "unknown"
+        }
+    )
+    if unexplained:
+        because(
+            ReasonCode.UNKNOWN_ORDER_STATUS,
+            "The shop's order status "
+            + ", ".join(repr(word) for word in unexplained)
+            + " has no meaning we know; map it with SUPPORT_ORDER_STATUSES.",
+        )
     if good_tools and guest:
         because(
             ReasonCode.GUEST_ORDER,
@@ -153,7 +193,9 @@ def assess(
             ReasonCode.TICKET_ONLY_EVIDENCE,
             "The reply rests only on past tickets, not on the help centre.",
         )
-    foreign = sorted({host for host in _link_hosts(reply) if host not in link_hosts})
+    # A tracking link the order lookup returned is the order's own fact, not a foreign site.
+    looked_up = _link_hosts(" ".join(json.dumps(call.result) for call in good_tools))
+    foreign = sorted(_link_hosts(reply) - link_hosts - looked_up)
     if foreign:
         because(
             ReasonCode.FOREIGN_LINK,

@@ -16,12 +16,16 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.draft import TicketRequest
-from agent.gate import ORDER_NUMBER, CustomerHistory
+from agent.gate import ORDER_NUMBER, CustomerHistory, canonical_order_number
+from ingestion.order_states import NO_CURRENCY, PLAIN_WORDS
+from ingestion.records import RefundState, ShopOrder
 from kb.retrieval import RELEVANT, Hit, Retriever
 
 # Bounded parts: unbounded repeats made this pattern quadratic on long hostile text.
@@ -72,13 +76,42 @@ class HandoffToHuman(BaseModel):
     reason: str = Field(min_length=3, max_length=300)
 
 
-@dataclass(frozen=True)
-class OrderFacts:
-    """One order as the agent may show it, whose it is, and the postcode it went to."""
+class OrdersUnavailable(Exception):
+    """The shop's order system did not answer; the message says why, in plain words."""
 
-    owner_email: str
-    summary: dict
-    postcode: str | None = None
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount:.2f}" if currency == NO_CURRENCY else f"{amount:.2f} {currency}"
+
+
+def _day(moment: datetime | None) -> str | None:
+    return moment.date().isoformat() if moment else None
+
+
+def order_summary(order: ShopOrder) -> dict:
+    """What a customer asks about an order, in the words the reply may use; empty fields
+    are left out, so a small model has nothing to fill in."""
+    refund = order.refund_state
+    summary = {
+        "order_id": order.id,
+        "status": order.state.value,
+        "status_in_words": PLAIN_WORDS[order.state],
+        "shop_status": order.status,
+        "placed": _day(order.created_at),
+        "items": [f"{item.quantity} x {item.name}" for item in order.items],
+        "total": _money(order.total, order.currency),
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "tracking_url": order.tracking_url,
+        "shipped": _day(order.shipped_at),
+        "delivered": _day(order.delivered_at),
+        "expected_delivery": None if order.delivered_at else _day(order.expected_delivery),
+        "refund": None if refund == RefundState.NONE else refund.value,
+        "refunded": None
+        if refund == RefundState.NONE
+        else _money(order.refunded_total, order.currency),
+    }
+    return {key: value for key, value in summary.items() if value not in (None, [])}
 
 
 class LookupGuard(Protocol):
@@ -90,11 +123,14 @@ class LookupGuard(Protocol):
 
 
 class Orders(Protocol):
-    """Read-only order lookups; each call is short and holds nothing open across LLM calls."""
+    """Read-only order lookups; each call is short and holds nothing open across LLM calls.
 
-    def find(self, order_id: str) -> OrderFacts | None: ...
+    `find` and `recent` raise OrdersUnavailable when the shop's system does not answer.
+    """
 
-    def recent(self, email: str, limit: int) -> list[OrderFacts]: ...
+    def find(self, order_id: str) -> ShopOrder | None: ...
+
+    def recent(self, email: str, limit: int) -> list[ShopOrder]: ...
 
     def history(self, emails: set[str]) -> CustomerHistory | None: ...
 
@@ -114,6 +150,8 @@ class TurnContext:
     client_address: str | None = None
     ticket: TicketRequest | None = None
     handoff_reason: str | None = None
+    # Why the shop's order system could not be asked: the draft then waits for a person.
+    orders_unavailable: str | None = None
 
 
 @dataclass
@@ -176,28 +214,39 @@ def _guest_lookup(asked: str, order_id: str, context: TurnContext) -> ToolOutcom
     owner = (
         order is not None
         and email is not None
-        and order.owner_email.lower() == email
+        and order.email.lower() == email
         and bool(order.postcode)
         and _compact(order.postcode) in _compact(context.customer_text)
     )
     if not owner:
         context.guard.failed(keys)
         return _not_found(asked)
-    return ToolOutcome(True, order.summary)
+    return ToolOutcome(True, order_summary(order))
 
 
 def lookup_order(args: LookupOrder, context: TurnContext) -> ToolOutcome:
+    try:
+        return _lookup_order(args, context)
+    except OrdersUnavailable as error:
+        # Never a status from memory or the model: a person answers once the shop is back.
+        context.orders_unavailable = str(error)
+        return ToolOutcome(
+            False, "The shop's order system is not answering right now; the order was not checked."
+        )
+
+
+def _lookup_order(args: LookupOrder, context: TurnContext) -> ToolOutcome:
     given = args.order_id and args.order_id.strip().lower() in context.customer_text.lower()
     if args.order_id and not given and context.verified_email:
         # Small models invent numbers like "12345"; a verified customer gets their recent orders.
         args = LookupOrder()
     if args.order_id:
-        order_id = args.order_id.strip().upper()
+        order_id = canonical_order_number(args.order_id)
         if context.verified_email:
             order = context.orders.find(order_id)
-            if order is None or order.owner_email.lower() != context.verified_email.lower():
+            if order is None or order.email.lower() != context.verified_email.lower():
                 return _not_found(args.order_id)
-            return ToolOutcome(True, order.summary)
+            return ToolOutcome(True, order_summary(order))
         return _guest_lookup(args.order_id, order_id, context)
     if not context.verified_email:
         return ToolOutcome(
@@ -208,7 +257,7 @@ def lookup_order(args: LookupOrder, context: TurnContext) -> ToolOutcome:
     recent = context.orders.recent(context.verified_email.lower(), RECENT_ORDERS)
     if not recent:
         return ToolOutcome(False, "This customer has no orders on record.")
-    return ToolOutcome(True, [order.summary for order in recent])
+    return ToolOutcome(True, [order_summary(order) for order in recent])
 
 
 def create_ticket(args: CreateTicket, context: TurnContext) -> ToolOutcome:

@@ -1,6 +1,6 @@
 """One agent turn as a decision: given the message, history, identity and knowledge, a draft.
 
-    agent = Agent(settings, orders=OrderBook(sessions))
+    agent = Agent(settings, orders=OrderBook(sessions), guard=FailedLookups(settings))
     draft = agent.decide(TurnInput(text="Where is my order KC-10042?", verified_email=...))
 
 The agent opens no database sessions and stores nothing: the desk stores the
@@ -145,13 +145,16 @@ class Agent:
             elif asked_order and (status := _order_status(asked_order, context, records)):
                 reply, answer_type = status, AnswerType.ORDER_STATUS
             else:
-                if tools == ["lookup_order"] and (order_ids := _order_ids(text)) is not None:
+                direct = tools == ["lookup_order"] and not records
+                if direct and (order_ids := _order_ids(text)) is not None:
                     # The message holds the lookup's arguments: making it ourselves saves a
                     # tool-phase call, and the reply's prompt is then read from its start.
                     _lookup(order_ids, context, records)
-                # A lookup that already failed is shown to the model, not tried again.
+                # A lookup that already failed is shown to the model, not tried again; with
+                # the shop's system down there is nothing true to write about the order.
                 offered = [name for name in tools if not (records and name == "lookup_order")]
-                reply, model = self._draft(prompts, offered, context, records, usage, on_token)
+                if not context.orders_unavailable:
+                    reply, model = self._draft(prompts, offered, context, records, usage, on_token)
         except AllModelsFailed as error:
             llm_error = str(error)
         llm_ms = (time.perf_counter() - llm_started) * 1000
@@ -178,6 +181,7 @@ class Agent:
             link_hosts=self._link_hosts(context.hits),
             guest=turn.verified_email is None,
             handoff_reason=context.handoff_reason,
+            orders_unavailable=context.orders_unavailable,
             templated=templated,
         )
         assessment = judge(llm_error=llm_error)
@@ -188,7 +192,7 @@ class Agent:
         if assessment.only_unsure and model is not None:
             checking = prompts.checking(records, reply)
             assessment = judge(self_check=self._self_check(checking, usage))
-        if llm_error:
+        if llm_error or context.orders_unavailable:
             reply = render("fallback_reply")
 
         history = self.orders.history(requester_emails(context))

@@ -26,7 +26,7 @@ from desk import drafting, intake, transcripts
 from desk.events import Events, conversation_key, events_for, turn_key
 from desk.jobs import JobQueue
 from desk.lookups import FailedLookups
-from desk.orders import OrderBook
+from desk.orders import order_source
 from desk.review import Action, review
 from kb.retrieval import Retriever
 from settings import Settings
@@ -78,7 +78,7 @@ class Desk:
             if self._agent is None:
                 self._agent = Agent(
                     self.settings,
-                    orders=OrderBook(self.sessions),
+                    orders=order_source(self.settings, self.sessions),
                     guard=FailedLookups(self.settings),
                     retriever=self._retriever or Retriever(self.settings),
                 )

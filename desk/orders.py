@@ -1,4 +1,9 @@
-"""The agent's view of orders, read from the store: one short session per lookup."""
+"""The agent's view of orders: the imported snapshot, or the shop's live system.
+
+The snapshot is read from the store, one short session per lookup. A live connector
+answers lookups instead (connectors/), while a customer's value for the queue still
+comes from the snapshot: it is a sum over every order, not a question for the shop.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +13,38 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.gate import CustomerHistory
-from agent.tools import OrderFacts
+from agent.tools import Orders, OrdersUnavailable
+from connectors import Connector, ConnectorError, connector_for
+from ingestion.order_states import OrderState
+from ingestion.records import OrderItem as ItemRecord
+from ingestion.records import ShopOrder
+from settings import Settings
 from store.models import Customer, Order
 
 
-def _summary(order: Order) -> dict:
-    return {
-        "order_id": order.id,
-        "status": order.status,
-        "placed": order.created_at.date().isoformat(),
-        "items": [f"{item.quantity} x {item.name}" for item in order.items],
-        "total": f"{order.total} {order.currency}",
-        "carrier": order.carrier,
-        "tracking_number": order.tracking_number,
-        "shipped": order.shipped_at.date().isoformat() if order.shipped_at else None,
-        "delivered": order.delivered_at.date().isoformat() if order.delivered_at else None,
-    }
+def _shop_order(order: Order) -> ShopOrder:
+    return ShopOrder(
+        id=order.id,
+        email=order.customer.email,
+        customer_name=order.customer.name,
+        postcode=order.shipping_zip or order.customer.zip,
+        status=order.shop_status or order.status,
+        state=OrderState(order.status),
+        created_at=order.created_at,
+        items=[
+            ItemRecord(sku=i.sku, name=i.name, quantity=i.quantity, unit_price=i.unit_price)
+            for i in order.items
+        ],
+        total=order.total,
+        currency=order.currency,
+        carrier=order.carrier,
+        tracking_number=order.tracking_number,
+        tracking_url=order.tracking_url,
+        shipped_at=order.shipped_at,
+        delivered_at=order.delivered_at,
+        expected_delivery=order.expected_delivery,
+        refunded_total=order.refunded_total or 0,
+    )
 
 
 class OrderBook:
@@ -32,14 +53,12 @@ class OrderBook:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def find(self, order_id: str) -> OrderFacts | None:
+    def find(self, order_id: str) -> ShopOrder | None:
         with self._sessions() as session:
             order = session.get(Order, order_id)
-            if order is None:
-                return None
-            return OrderFacts(order.customer.email, _summary(order), order.customer.zip)
+            return None if order is None else _shop_order(order)
 
-    def recent(self, email: str, limit: int) -> list[OrderFacts]:
+    def recent(self, email: str, limit: int) -> list[ShopOrder]:
         with self._sessions() as session:
             orders = session.scalars(
                 select(Order)
@@ -48,7 +67,7 @@ class OrderBook:
                 .order_by(Order.created_at.desc())
                 .limit(limit)
             )
-            return [OrderFacts(email, _summary(order)) for order in orders]
+            return [_shop_order(order) for order in orders]
 
     def history(self, emails: set[str]) -> CustomerHistory | None:
         if not emails:
@@ -65,3 +84,33 @@ class OrderBook:
             ).one()
         first: datetime | None = row[2]
         return CustomerHistory(orders=row[0], total_spent=float(row[1]), first_order=first)
+
+
+class LiveOrders:
+    """Implements agent.tools.Orders with a connector for lookups and the snapshot for value."""
+
+    def __init__(self, connector: Connector, snapshot: OrderBook) -> None:
+        self._connector = connector
+        self._snapshot = snapshot
+
+    def find(self, order_id: str) -> ShopOrder | None:
+        try:
+            return self._connector.find(order_id)
+        except ConnectorError as error:
+            raise OrdersUnavailable(str(error)) from error
+
+    def recent(self, email: str, limit: int) -> list[ShopOrder]:
+        try:
+            return self._connector.recent(email, limit)
+        except ConnectorError as error:
+            raise OrdersUnavailable(str(error)) from error
+
+    def history(self, emails: set[str]) -> CustomerHistory | None:
+        return self._snapshot.history(emails)
+
+
+def order_source(settings: Settings, sessions: sessionmaker[Session]) -> Orders:
+    """The snapshot, or the live connector the settings choose."""
+    snapshot = OrderBook(sessions)
+    connector = connector_for(settings)
+    return snapshot if connector is None else LiveOrders(connector, snapshot)

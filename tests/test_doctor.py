@@ -23,6 +23,7 @@ EXPECTED_CHECKS = [
     "llm",
     "llm_tool_call",
     "calibration",
+    "orders",
 ]
 
 
@@ -36,6 +37,7 @@ def test_doctor_passes_on_the_local_setup_and_prints_json():
     assert "384 dims" in by_name["embeddings"]["detail"]
     assert "lookup_order" in by_name["llm_tool_call"]["detail"]
     assert "SQLite queue" in by_name["jobs"]["detail"]
+    assert "the imported snapshot" in by_name["orders"]["detail"]
     assert all(check["seconds"] >= 0 for check in checks)
 
 
