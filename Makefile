@@ -74,6 +74,7 @@ bench:
 	$(BIN)/python bench/bench_kb.py
 	$(BIN)/python bench/bench_agent.py
 	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_orders.py
 	$(BIN)/python bench/bench_load.py
 
 clean:

@@ -13,6 +13,7 @@ Added latency = live turn − snapshot turn, compared with the floor in the same
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from connectors import connector_for  # noqa: E402
@@ -36,6 +38,7 @@ from tests.loopback import served  # noqa: E402
 from tests.shop_apis import SHOPIFY_TOKEN, Faults, shopify_app, shopify_nodes  # noqa: E402
 
 SHOP = ROOT / "sample_shop"
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
 
 def _p50_p95(samples: list[float]) -> tuple[float, float]:
@@ -80,7 +83,7 @@ def main() -> None:
                 live_settings = base.model_copy(
                     update={
                         "shopify_store": url,
-                        "shopify_token": SHOPIFY_TOKEN,
+                        "shopify_token": SecretStr(SHOPIFY_TOKEN),
                         "orders_cache_seconds": 0,
                     }
                 )
