@@ -11,40 +11,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from datetime import datetime
-from decimal import Decimal
 from urllib.parse import quote, urlencode, urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from connectors.base import Connector, ConnectorError, malformed
 from ingestion.order_states import OrderState
-from ingestion.records import OrderItem, ShopOrder
+from ingestion.records import ShopOrder
 from settings import Settings
 
 
-class EndpointOrder(BaseModel):
-    """One order as the shop's endpoint sends it: our JSON order, with the email inline."""
+class EndpointOrder(ShopOrder):
+    """One order as the shop's endpoint sends it: a ShopOrder in the shop's own words."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    email: str
-    status: str
     state: OrderState | None = None  # the shop's own mapping, when it has one
-    created_at: datetime
-    items: list[OrderItem] = []
-    total: Decimal
-    currency: str
-    customer_name: str | None = None
-    postcode: str | None = None
-    carrier: str | None = None
-    tracking_number: str | None = None
-    tracking_url: str | None = None
-    shipped_at: datetime | None = None
-    delivered_at: datetime | None = None
-    expected_delivery: datetime | None = None
-    refunded_total: Decimal = Decimal(0)
+    currency: str  # an ISO code, a symbol or a name
 
 
 def signature(secret: str, timestamp: str, method: str, target: str) -> str:
@@ -101,17 +82,14 @@ class SignedEndpointOrders(Connector):
         try:
             order = EndpointOrder.model_validate(raw)
             carrier = self.vocabulary.carrier(order.carrier)
-            return ShopOrder(
-                **order.model_dump(exclude={"state", "currency", "carrier", "email"}),
-                email=order.email.lower(),
-                state=order.state or self.vocabulary.state(order.status),
-                currency=self.vocabulary.currency(order.currency),
-                carrier=carrier,
-            ).model_copy(
-                update={
-                    "tracking_url": order.tracking_url
-                    or self.vocabulary.tracking_url(carrier, order.tracking_number)
-                }
-            )
+            ours = {
+                "email": order.email.lower(),
+                "state": order.state or self.vocabulary.state(order.status),
+                "currency": self.vocabulary.currency(order.currency),
+                "carrier": carrier,
+                "tracking_url": order.tracking_url
+                or self.vocabulary.tracking_url(carrier, order.tracking_number),
+            }
+            return ShopOrder.model_validate(order.model_dump() | ours)
         except ValidationError as error:
             raise malformed(self.name, error) from None

@@ -29,20 +29,18 @@ def retriever(web_data_dir):
     return Retriever(shop_settings(web_data_dir))
 
 
+def _desk(web_data_dir, retriever, **connector) -> Desk:
+    settings = shop_settings(web_data_dir, llm_model="scripted/main", llm_backoff=0, **connector)
+    return Desk(settings, retriever=retriever)
+
+
 @pytest.fixture
 def shopify(web_data_dir, retriever):
     """A desk whose lookups go to a loopback Shopify; yields (desk, the server's faults)."""
     faults = Faults()
     with served(shopify_app(shopify_nodes(), faults)) as url:
-        settings = shop_settings(
-            web_data_dir,
-            llm_model="scripted/main",
-            llm_backoff=0,
-            shopify_store=url,
-            shopify_token=SHOPIFY_TOKEN,
-            orders_max_wait=0,
-        )
-        yield Desk(settings, retriever=retriever), faults
+        connector = {"shopify_store": url, "shopify_token": SHOPIFY_TOKEN, "orders_max_wait": 0}
+        yield _desk(web_data_dir, retriever, **connector), faults
 
 
 def test_a_verified_customer_gets_the_live_status_with_carrier_link_and_estimate(shopify):
@@ -87,16 +85,9 @@ def test_when_the_shop_is_down_the_turn_waits_for_a_person_with_the_reason(shopi
 def test_a_status_nobody_mapped_goes_to_a_person_naming_the_word(web_data_dir, retriever):
     faults = Faults()
     with served(woocommerce_app(woocommerce_orders(), faults)) as url:
-        settings = shop_settings(
-            web_data_dir,
-            llm_model="scripted/main",
-            woocommerce_url=url,
-            woocommerce_key=WOO_KEY,
-            woocommerce_secret=WOO_SECRET,
-        )
-        draft = Desk(settings, retriever=retriever).ask(
-            "Where is my order #740?", email="mary.anning@example.co.uk"
-        )
+        connector = {"woocommerce_key": WOO_KEY, "woocommerce_secret": WOO_SECRET}
+        desk = _desk(web_data_dir, retriever, woocommerce_url=url, **connector)
+        draft = desk.ask("Where is my order #740?", email="mary.anning@example.co.uk")
     assert draft.decision == "review"
     assert ReasonCode.UNKNOWN_ORDER_STATUS in {reason.code for reason in draft.reasons}
     assert any("'awaiting-pickup'" in reason.text for reason in draft.reasons)
