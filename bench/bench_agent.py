@@ -25,6 +25,7 @@ from pathlib import Path
 from agent.turn import TurnInput
 from desk import Desk
 from evals.datasets import load_suite
+from ingestion.order_states import Vocabulary
 from ingestion.sync import sync
 from kb.retrieval import Retriever
 from settings import Settings
@@ -142,7 +143,7 @@ def main() -> None:
             progress=False,
         )
         with session_factory(settings.db_url)() as session:
-            import_orders(SHOP / "shop.json", session, settings.vocabulary)
+            import_orders(SHOP / "shop.json", session, Vocabulary.from_settings(settings))
 
         if args.ready_only:
             _print_ready(bench_ready_answers(settings, args.model), args.model)

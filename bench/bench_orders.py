@@ -29,6 +29,7 @@ from sqlalchemy import select  # noqa: E402
 
 from connectors import connector_for  # noqa: E402
 from desk import Desk  # noqa: E402
+from ingestion.order_states import Vocabulary  # noqa: E402
 from ingestion.sync import sync  # noqa: E402
 from settings import Settings  # noqa: E402
 from store.db import session_factory  # noqa: E402
@@ -65,7 +66,7 @@ def main() -> None:
         base = Settings(data_dir=Path(tmp), shop_name="Kettle & Crane", llm_model="local/none")
         sync([SHOP / n for n in ("faqs.jsonl", "articles.jsonl", "tickets.jsonl")], base)
         with session_factory(base.db_url)() as session:
-            import_orders(SHOP / "shop.json", session, base.vocabulary)
+            import_orders(SHOP / "shop.json", session, Vocabulary.from_settings(base))
         snapshot = Desk(base)
         with snapshot.sessions() as session:
             order = session.scalars(

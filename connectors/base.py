@@ -24,6 +24,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from ingestion.order_states import Vocabulary
 from ingestion.records import ShopOrder
 from settings import Settings
 
@@ -89,7 +90,7 @@ class Connector(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.vocabulary = settings.vocabulary
+        self.vocabulary = Vocabulary.from_settings(settings)
         self._client = httpx.Client(timeout=settings.orders_timeout, follow_redirects=False)
         self._timeout = settings.orders_timeout
         self._attempts = settings.orders_retries

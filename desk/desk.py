@@ -68,6 +68,8 @@ class Desk:
         self.jobs = JobQueue(settings, draft_turn=self._job, recover=self.recover)
         self.on_drafted: list[Callable[[Draft], None]] = []
         self._retriever = retriever
+        # Built now, so a wrong connector setting stops `serve` at start, not a turn later.
+        self._orders = order_source(settings, self.sessions)
         self._agent: Agent | None = None
         self._agent_lock = threading.Lock()
 
@@ -78,7 +80,7 @@ class Desk:
             if self._agent is None:
                 self._agent = Agent(
                     self.settings,
-                    orders=order_source(self.settings, self.sessions),
+                    orders=self._orders,
                     guard=FailedLookups(self.settings),
                     retriever=self._retriever or Retriever(self.settings),
                 )

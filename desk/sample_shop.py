@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sample_shop
+from ingestion.order_states import Vocabulary
 from ingestion.sync import SyncReport, sync
 from settings import Settings
 from store.db import session_factory
@@ -25,5 +26,5 @@ def load_sample_shop(
 ) -> tuple[SyncReport, ImportReport]:
     report = sync([FOLDER / name for name in KNOWLEDGE], settings, progress=progress)
     with session_factory(settings.db_url)() as session:
-        imported = import_orders(FOLDER / "shop.json", session, settings.vocabulary)
+        imported = import_orders(FOLDER / "shop.json", session, Vocabulary.from_settings(settings))
     return report, imported

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from settings import ConfigError, Settings
+
 
 class OrderState(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
@@ -205,6 +207,22 @@ class Vocabulary:
                 self._tracking[name] = entry["tracking_url"]
         self._currencies = {normal(word): code for word, code in CURRENCY_WORDS.items()}
         self._currencies.update({normal(w): c.upper() for w, c in (currencies or {}).items()})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Vocabulary:
+        """The owner's overrides (SUPPORT_ORDER_STATUSES, _CARRIERS, _CURRENCIES) on top."""
+        states = {state.value for state in OrderState}
+        for word, state in settings.order_statuses.items():
+            if state not in states:
+                raise ConfigError(
+                    f"SUPPORT_ORDER_STATUSES: {word!r} maps to {state!r}, which is not one of "
+                    + ", ".join(sorted(states))
+                )
+        return cls(
+            statuses=settings.order_statuses,
+            carriers=settings.carriers,
+            currencies=settings.currencies,
+        )
 
     def _override(self, system: ShopSystem, word: str) -> OrderState | None:
         return self._statuses.get((str(system), word)) or self._statuses.get((None, word))

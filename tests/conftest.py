@@ -55,6 +55,7 @@ def run_cli(*args: str, env: dict | None = None, input: str | None = None):
 @pytest.fixture(scope="session")
 def shop_dir(tmp_path_factory) -> Path:
     """The sample shop ingested and its orders imported, once per test run."""
+    from ingestion.order_states import Vocabulary
     from ingestion.sync import sync
     from settings import Settings
     from store.db import session_factory
@@ -67,7 +68,12 @@ def shop_dir(tmp_path_factory) -> Path:
     )
     assert report.problems == []
     with session_factory(settings.db_url)() as session:
-        assert import_orders(SAMPLE_SHOP / "shop.json", session, settings.vocabulary).problems == []
+        assert (
+            import_orders(
+                SAMPLE_SHOP / "shop.json", session, Vocabulary.from_settings(settings)
+            ).problems
+            == []
+        )
     return data
 
 

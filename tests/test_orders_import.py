@@ -143,3 +143,13 @@ def test_a_shopify_export_keeps_the_shops_words_beside_ours():
         assert str(partly.refunded_total) == "18.00"
         boston = session.get(Order, "1001")
         assert boston.shipping_zip == "02134" and len(boston.items) == 2
+
+
+def test_a_status_mapped_to_no_state_of_ours_stops_with_one_line():
+    env = {"SUPPORT_ORDER_STATUSES": '{"woocommerce:awaiting-pickup": "teleported"}'}
+    result = run_cli("orders", "import", str(EXPORTS / "woocommerce_orders_export.csv"), env=env)
+    assert result.returncode != 0
+    assert "SUPPORT_ORDER_STATUSES: 'woocommerce:awaiting-pickup' maps to 'teleported'" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
