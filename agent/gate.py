@@ -26,21 +26,23 @@ from kb.retrieval import RELEVANT, Hit, tokens
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 # A prefixed number (KC-10042), or Shopify's and WooCommerce's bare numbers when written
 # as "#1001" or after the word order: a bare number alone may be a price or a year.
+ORDER_WORDS = r"(?:order|bestellung|pedido|commande|ordine|bestelling)"
 ORDER_NUMBER = re.compile(
-    r"\b[A-Z]{2,4}-\d{3,8}\b|(?<![\w#])#\s?\d{3,10}\b"
-    r"|\b(?:order|bestellung|pedido|commande|ordine|bestelling)"
-    r"(?:\s+(?:no\.?|nr\.?|number|num[eé]ro|n[º°o]\.?))?\s*[:#]?\s*\d{3,10}\b",
+    r"\b[A-Z]{2,4}-\d{3,8}\b|(?<![\w#&])#\s?\d{3,10}\b"
+    rf"|\b{ORDER_WORDS}(?:\s{{1,3}}(?:no\.?|nr\.?|number|num[eé]ro|n[º°o]\.?))?"
+    r"\s{0,3}[:#]?\s{0,3}\d{3,10}\b",
     re.IGNORECASE,
 )
-_PREFIXED = re.compile(r"[A-Z]{2,4}-\d{3,8}", re.IGNORECASE)
+# "#1001", "order no. 1001" or a bare "1001": stored as the digits.
+_WORDED = re.compile(rf"(?:{ORDER_WORDS}\b\D{{0,12}})?#?\s?(\d{{3,10}})", re.IGNORECASE)
 
 
 def canonical_order_number(text: str) -> str:
-    """How an order number is stored: KC-10042 upper-cased, a bare number as its digits."""
-    if prefixed := _PREFIXED.search(text):
-        return prefixed.group().upper()
-    digits = re.search(r"\d{3,10}", text)
-    return digits.group() if digits else text.strip().lstrip("#").upper()
+    """How an order number is stored: a bare number as its digits, anything else
+    (KC-10042, A-5001) as written, upper-cased."""
+    text = text.strip()
+    worded = _WORDED.fullmatch(text)
+    return worded.group(1) if worded else text.upper()
 
 
 def order_numbers(text: str) -> list[str]:

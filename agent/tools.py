@@ -46,6 +46,7 @@ ORDER_HINT = re.compile(
     re.IGNORECASE,
 )
 RECENT_ORDERS = 3
+POSTCODE_GUESSES = 4  # number-bearing words a guest's message may hold besides the order's
 
 
 class SearchKnowledgeBase(BaseModel):
@@ -194,6 +195,17 @@ def _compact(text: str) -> str:
     return re.sub(r"[\s-]", "", text).upper()
 
 
+def _names_postcode(text: str, postcode: str) -> bool:
+    """Whether the message gives this postcode as words of its own ("10115", "EH1 1AA"),
+    not as part of an order number or an email. A message with many number-bearing
+    words guesses many postcodes at once, and proves nothing."""
+    words = re.findall(r"[^\W_]+", EMAIL.sub(" ", ORDER_NUMBER.sub(" ", text)).upper())
+    if sum(any(char.isdigit() for char in word) for word in words) > POSTCODE_GUESSES:
+        return False
+    wanted = _compact(postcode)
+    return wanted in words or wanted in {a + b for a, b in zip(words, words[1:], strict=False)}
+
+
 def _not_found(order_id: str) -> ToolOutcome:
     # One answer for "no such order", "not yours", a wrong postcode and a blocked guesser.
     return ToolOutcome(
@@ -216,7 +228,7 @@ def _guest_lookup(asked: str, order_id: str, context: TurnContext) -> ToolOutcom
         and email is not None
         and order.email.lower() == email
         and bool(order.postcode)
-        and _compact(order.postcode) in _compact(context.customer_text)
+        and _names_postcode(context.customer_text, order.postcode)
     )
     if not owner:
         context.guard.failed(keys)

@@ -250,7 +250,7 @@ class Agent:
 
     def _draft(
         self, prompts, tools: list[str], context, records, usage, on_token
-    ) -> tuple[str, str]:
+    ) -> tuple[str, str | None]:
         """Tool phase on the bare conversation, then the reply with knowledge and tool results.
 
         Small models pick tools far more reliably from the customer's words alone, with
@@ -308,6 +308,9 @@ class Agent:
                         "content": json.dumps(outcome.result, default=str),
                     }
                 )
+            if context.orders_unavailable:
+                # Nothing true can be written about the order: the holding reply is used.
+                return "", None
         response, model = complete_with_fallbacks(
             self.settings,
             messages=prompts.drafting(records),

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable
 from email.utils import parsedate_to_datetime
 from typing import ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import (
@@ -20,13 +21,12 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_before_delay,
     wait_exponential,
 )
 
 from ingestion.order_states import Vocabulary
 from ingestion.records import ShopOrder
-from settings import Settings
+from settings import ConfigError, Settings
 
 T = TypeVar("T")
 # An address no shop has orders for: `doctor` asks for it to test the connection.
@@ -94,7 +94,7 @@ class Connector(ABC):
         self._client = httpx.Client(timeout=settings.orders_timeout, follow_redirects=False)
         self._timeout = settings.orders_timeout
         self._attempts = settings.orders_retries
-        self._budget = settings.orders_max_wait + settings.orders_timeout * settings.orders_retries
+        self._max_wait = settings.orders_max_wait
         self._cache = TtlCache(settings.orders_cache_seconds)
         self.sleep: Callable[[float], None] = time.sleep  # between retries; tests record it
 
@@ -124,7 +124,7 @@ class Connector(ABC):
     def _retrying(self, call: Callable[[], T]) -> T:
         """`call` until it succeeds, with backoff, within the attempts and the time budget."""
         retrying = Retrying(
-            stop=stop_after_attempt(self._attempts) | stop_before_delay(self._budget),
+            stop=stop_after_attempt(self._attempts) | self._out_of_patience,
             wait=_wait,
             retry=retry_if_exception_type(Transient),
             sleep=lambda seconds: self.sleep(seconds),
@@ -138,6 +138,10 @@ class Connector(ABC):
                 f"{self.name} did not answer: {error} ({tries} {'try' if tries == 1 else 'tries'})"
             ) from None
 
+    def _out_of_patience(self, state: RetryCallState) -> bool:
+        """Stop when the next wait would make the waiting so far exceed the budget."""
+        return state.idle_for + (state.upcoming_sleep or 0) > self._max_wait
+
     def _send(self, method: str, url: str, **kwargs) -> httpx.Response:
         """One request; a status worth retrying raises Transient, a refusal ConnectorError."""
         try:
@@ -146,6 +150,8 @@ class Connector(ABC):
             raise Transient(f"no response within {self._timeout:g} s") from None
         except httpx.TransportError as error:
             raise Transient(f"cannot connect ({type(error).__name__})") from None
+        except httpx.HTTPError as error:  # a body that cannot be decoded, a bad URL
+            raise ConnectorError(f"{self.name}: {type(error).__name__}") from None
         if response.status_code == 429:
             raise Transient("rate limited (HTTP 429)", retry_after(response))
         if response.status_code >= 500:
@@ -171,6 +177,16 @@ def _wait(state: RetryCallState) -> float:
     if isinstance(error, Transient) and error.retry_after is not None:
         return error.retry_after
     return wait_exponential(multiplier=0.5, max=4)(state)
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def require_https(url: str, setting: str) -> None:
+    """Credentials go only over TLS (or to this machine, for tests and a local proxy)."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in LOOPBACK:
+        raise ConfigError(f"{setting}: credentials are only sent over https://")
 
 
 def malformed(name: str, error: Exception) -> ConnectorError:

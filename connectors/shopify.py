@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from connectors.base import Connector, ConnectorError, Transient, malformed
+from connectors.base import Connector, ConnectorError, Transient, malformed, require_https
 from ingestion.order_states import OrderState
 from ingestion.records import OrderItem, ShopOrder
 from settings import Settings
@@ -25,21 +25,23 @@ query Orders($query: String!, $first: Int!, $after: String) {
     nodes {
       name email createdAt cancelledAt
       displayFinancialStatus displayFulfillmentStatus
-      currentTotalPriceSet { shopMoney { amount currencyCode } }
+      totalPriceSet { shopMoney { amount currencyCode } }
       totalRefundedSet { shopMoney { amount currencyCode } }
       shippingAddress { name zip }
-      lineItems(first: 50) {
+      lineItems(first: 20) {
         nodes { name sku quantity originalUnitPriceSet { shopMoney { amount currencyCode } } }
       }
-      fulfillments(first: 10) {
+      fulfillments(first: 3) {
         createdAt deliveredAt estimatedDeliveryAt displayStatus
-        trackingInfo(first: 3) { company number url }
+        trackingInfo(first: 2) { company number url }
       }
     }
   }
 }
 """
-PAGE = 25
+# A query may cost at most 1,000 points, and each order's nested connections multiply
+# it: 10 orders × (20 line items + 3 fulfillments × 2 tracking entries) stays well under.
+PAGE = 10
 PAGES = 4  # a customer's recent orders are on the first pages; the rest is not worth a wait
 
 
@@ -93,7 +95,7 @@ class Node(_Shape):
     cancelledAt: datetime | None = None
     displayFinancialStatus: str | None = None
     displayFulfillmentStatus: str
-    currentTotalPriceSet: MoneyBag
+    totalPriceSet: MoneyBag  # as ordered; refunds are in totalRefundedSet
     totalRefundedSet: MoneyBag | None = None
     shippingAddress: Address | None = None
     lineItems: LineItems
@@ -107,7 +109,7 @@ class PageInfo(_Shape):
 
 class Page(_Shape):
     pageInfo: PageInfo
-    nodes: list[Node]
+    nodes: list[dict]  # each read on its own, and only when it is the order asked for
 
 
 def _store_url(store: str, version: str) -> str:
@@ -126,6 +128,7 @@ class ShopifyOrders(Connector):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._url = _store_url(settings.shopify_store or "", settings.shopify_api_version)
+        require_https(self._url, "SUPPORT_SHOPIFY_STORE")
         token = settings.shopify_token.get_secret_value() if settings.shopify_token else ""
         self._headers = {"X-Shopify-Access-Token": token, "Content-Type": "application/json"}
 
@@ -135,19 +138,21 @@ class ShopifyOrders(Connector):
 
     def _find(self, order_id: str) -> ShopOrder | None:
         name = order_id.lstrip("#")
-        for order in self._orders(f"name:{name}", enough=1, exact=lambda o: o.id == name):
-            return order
-        return None
+        found = self._orders(f"name:{name}", enough=1, key="name", value=f"#{name}")
+        return found[0] if found else None
 
     def _recent(self, email: str, limit: int) -> list[ShopOrder]:
-        return self._orders(f"email:{email}", enough=limit, exact=lambda o: o.email == email)
+        return self._orders(f"email:{email}", enough=limit, key="email", value=email)
 
-    def _orders(self, search: str, *, enough: int, exact) -> list[ShopOrder]:
+    def _orders(self, search: str, *, enough: int, key: str, value: str) -> list[ShopOrder]:
+        """Orders whose `key` is exactly `value`; Shopify's search also returns near misses,
+        which are skipped unread, so another customer's odd order cannot break this one."""
         found: list[ShopOrder] = []
         after = None
         for _ in range(PAGES):
             page = self._page(search, after)
-            found += [o for node in page.nodes if (o := self._order(node)) and exact(o)]
+            exact = [n for n in page.nodes if str(n.get(key) or "").lower() == value.lower()]
+            found += [order for node in exact if (order := self._order(node))]
             if len(found) >= enough or not page.pageInfo.hasNextPage:
                 break
             after = page.pageInfo.endCursor
@@ -169,22 +174,29 @@ class ShopifyOrders(Connector):
         if not isinstance(body, dict):
             raise ConnectorError(f"{self.name} sent a response we cannot read")
         errors = body.get("errors") or []
+        if isinstance(errors, str):  # Shopify writes some errors as one string
+            errors = [{"message": errors}]
+        errors = [e if isinstance(e, dict) else {"message": str(e)} for e in errors]
         if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
             raise Transient("throttled (THROTTLED)")
         if errors and not body.get("data"):
-            first = errors[0].get("message", "?") if isinstance(errors[0], dict) else errors[0]
-            raise ConnectorError(f"{self.name} refused the query: {str(first)[:160]}")
+            message = str(errors[0].get("message", "?"))[:160]
+            raise ConnectorError(f"{self.name} refused the query: {message}")
         return body
 
-    def _order(self, node: Node) -> ShopOrder | None:
+    def _order(self, raw: dict) -> ShopOrder | None:
         """Our record of one order; None for an order without an email (a shop counter sale),
         which no customer can be shown."""
+        try:
+            node = Node.model_validate(raw)
+        except ValidationError as error:
+            raise malformed(self.name, error) from None
         if not node.email:
             return None
         fulfillments = sorted(node.fulfillments, key=lambda f: f.createdAt)
         tracking = next((t for f in fulfillments for t in f.trackingInfo if t.number), None)
         delivered = [f.deliveredAt for f in fulfillments if f.deliveredAt]
-        money = node.currentTotalPriceSet.shopMoney
+        money = node.totalPriceSet.shopMoney
         state = self.vocabulary.shopify_state(
             node.displayFinancialStatus, node.displayFulfillmentStatus
         )

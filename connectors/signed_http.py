@@ -2,6 +2,7 @@
 
 Each request carries `X-Support-Timestamp` (Unix seconds) and `X-Support-Signature:
 v1=<hex HMAC-SHA256 of "<timestamp>.<METHOD>.<path?query>" under the shared secret>`,
+the path taken after SUPPORT_ORDERS_URL (`/orders/1001`),
 so the shop's server can refuse anyone else and any replay older than five minutes.
 docs/formats.md has the whole contract, with a verifying example.
 """
@@ -11,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from pydantic import ValidationError
 
-from connectors.base import Connector, ConnectorError, malformed
+from connectors.base import Connector, ConnectorError, malformed, require_https
 from ingestion.order_states import OrderState
 from ingestion.records import ShopOrder
 from settings import Settings
@@ -40,6 +41,7 @@ class SignedEndpointOrders(Connector):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._base = (settings.orders_url or "").rstrip("/")
+        require_https(self._base, "SUPPORT_ORDERS_URL")
         self._secret = settings.orders_secret.get_secret_value() if settings.orders_secret else ""
 
     @classmethod
@@ -49,7 +51,8 @@ class SignedEndpointOrders(Connector):
     def _get(self, path: str, params: dict | None = None):
         query = f"?{urlencode(params)}" if params else ""
         url = f"{self._base}{path}{query}"
-        target = urlsplit(url).path + query
+        # Relative to SUPPORT_ORDERS_URL, so an app mounted under a prefix sees the same.
+        target = path + query
 
         def signed():
             stamp = str(int(time.time()))
@@ -74,9 +77,13 @@ class SignedEndpointOrders(Connector):
         body = self._json(self._get("/orders", {"email": email, "limit": limit}))
         if not isinstance(body, dict) or not isinstance(body.get("orders"), list):
             raise ConnectorError(f'{self.name} sent no "orders" list')
-        orders = [self._order(raw) for raw in body["orders"]]
         # The endpoint is the shop's code: trust it to filter, but check who each order is for.
-        return [order for order in orders if order.email == email][:limit]
+        mine = [
+            raw
+            for raw in body["orders"]
+            if isinstance(raw, dict) and str(raw.get("email", "")).lower() == email
+        ]
+        return [self._order(raw) for raw in mine][:limit]
 
     def _order(self, raw: object) -> ShopOrder:
         try:

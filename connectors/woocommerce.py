@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from connectors.base import Connector, ConnectorError, malformed
+from connectors.base import Connector, ConnectorError, malformed, require_https
 from ingestion.order_states import ShopSystem
 from ingestion.records import OrderItem, ShopOrder
-from settings import ConfigError, Settings
+from settings import Settings
 
 PAGE = 20
 PAGES = 4
 TRACKING_META = "_wc_shipment_tracking_items"
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 class _Shape(BaseModel):
@@ -76,6 +74,12 @@ class WooOrder(_Shape):
     meta_data: list[Meta] = []
 
 
+def _billing_email(raw: object) -> str | None:
+    billing = raw.get("billing") if isinstance(raw, dict) else None
+    email = billing.get("email") if isinstance(billing, dict) else None
+    return email.lower() if isinstance(email, str) else None
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     """WooCommerce's *_gmt fields carry no zone but are UTC."""
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
@@ -87,10 +91,7 @@ class WooCommerceOrders(Connector):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         url = (settings.woocommerce_url or "").rstrip("/")
-        parts = urlsplit(url)
-        # Keys go in a Basic header, so only over TLS (or to this machine, for tests).
-        if parts.scheme != "https" and parts.hostname not in LOOPBACK:
-            raise ConfigError("SUPPORT_WOOCOMMERCE_URL: the keys are only sent over https://")
+        require_https(url, "SUPPORT_WOOCOMMERCE_URL")  # the keys go in a Basic header
         self._base = f"{url}/wp-json/wc/v3"
         key = settings.woocommerce_key.get_secret_value() if settings.woocommerce_key else ""
         secret = (
@@ -116,7 +117,9 @@ class WooCommerceOrders(Connector):
         response = self._get(f"/orders/{number}")
         if response.status_code == 404:
             return None
-        return self._order(self._json(response))
+        order = self._order(self._json(response))
+        # With a plugin's own numbering, post 1001 may be order 1040: never the one asked.
+        return order if order is not None and order.id == number else None
 
     def _recent(self, email: str, limit: int) -> list[ShopOrder]:
         found: list[ShopOrder] = []
@@ -126,7 +129,10 @@ class WooCommerceOrders(Connector):
             body = self._json(response)
             if not isinstance(body, list):
                 raise ConnectorError(f"{self.name} sent an order list we cannot read")
-            found += [o for raw in body if (o := self._order(raw)) and o.email == email]
+            # Only the customer's own orders are read: someone else's odd order is not
+            # allowed to break this customer's lookup.
+            mine = [raw for raw in body if _billing_email(raw) == email]
+            found += [order for raw in mine if (order := self._order(raw))]
             pages = response.headers.get("X-WP-TotalPages", "1")
             if len(found) >= limit or not pages.isdigit() or page >= int(pages):
                 break
@@ -144,8 +150,9 @@ class WooCommerceOrders(Connector):
             tracking.custom_tracking_provider or tracking.tracking_provider
         )
         shipped = _utc(order.date_completed_gmt)
-        if str(tracking.date_shipped or "").isdigit():
-            shipped = datetime.fromtimestamp(int(tracking.date_shipped), UTC)
+        stamp = str(tracking.date_shipped or "")
+        if stamp.isdigit() and len(stamp) <= 10:  # Unix seconds; milliseconds are not dates
+            shipped = datetime.fromtimestamp(int(stamp), UTC)
         status = order.status.removeprefix("wc-")
         name = f"{order.billing.first_name} {order.billing.last_name}".strip()
         try:

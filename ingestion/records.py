@@ -5,7 +5,7 @@ docs/formats.md describes the same formats for people; keep the two in step.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -125,6 +125,11 @@ class Order(Record):
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Order:
+        # One zone for all: a date with an offset beside one without must still compare.
+        for name in ("created_at", "shipped_at", "delivered_at", "expected_delivery"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                setattr(self, name, moment.replace(tzinfo=UTC))
         if self.shipped_at and self.shipped_at < self.created_at:
             raise ValueError("shipped_at is before created_at")
         if self.delivered_at and (not self.shipped_at or self.delivered_at < self.shipped_at):

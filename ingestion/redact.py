@@ -34,12 +34,21 @@ PHONE = re.compile(
 )
 DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 # Order numbers such as KC-10042 (also KC-10042-2), not the product code in "KC-BU-100";
-# Shopify's "#1001" and a bare number right after "order", but not a price or a year.
+# Shopify's "#1001" and a number after the word order ("order no. 1001", "Bestellung
+# Nr. 1001"), but not a price or a year.
 ORDER = re.compile(
-    r"(?<![\w-])[A-Z]{2,4}-\d{3,8}(?!\d)|(?<![\w&#])#\s?\d{3,10}(?!\d)"
-    r"|(?i:(?<=\border )|(?<=\border: )|(?<=\border no\. )|(?<=\border number )"
-    r"|(?<=\bbestellung )|(?<=\bpedido )|(?<=\bcommande ))\d{3,10}(?!\d)"
+    r"(?<![\w-])[A-Z]{2,4}-\d{3,8}(?!\d)|(?<![&#])#\s?\d{3,10}(?!\d)"
+    r"|(?i:(?<=\border)|(?<=\bbestellung)|(?<=\bpedido)|(?<=\bcommande)|(?<=\bordine))"
+    r"(?P<lead>(?i:\s{1,3}(?:no\.?|nr\.?|number|num[eé]ro|n[º°o]\.?))?\s{0,3}:?\s{0,3})"
+    r"\d{3,10}(?!\d)"
 )
+
+
+def _order(match: re.Match) -> str:
+    # "order number: 1001" keeps its words; only the number goes.
+    return (match.group("lead") or "") + "[ORDER]"
+
+
 # Carrier-style tracking numbers: UPS 1Z…, DHL's 10 digits, USPS's 20-22 digits, and
 # any other 10-30 letters and digits with at least eight digits (a discount code such
 # as SPRING2026 has fewer). Card numbers are replaced first, so they stay [CARD].
@@ -333,7 +342,7 @@ def redact_all(texts: list[str], names: tuple[str, ...] = ()) -> list[str]:
         text = TRACKING_GROUPS.sub("[TRACKING]", text)
         text = CARD.sub(_card, text)
         text = PHONE.sub(_phone, text)
-        text = ORDER.sub("[ORDER]", text)
+        text = ORDER.sub(_order, text)
         text = TRACKING.sub("[TRACKING]", text)
         for pattern in _ADDRESSES:
             text = pattern.sub("[ADDRESS]", text)

@@ -79,6 +79,12 @@ def _customer_id(email: str) -> str:
     return "email-" + hashlib.sha256(email.encode()).hexdigest()[:16]
 
 
+def _fit(text: str | None, column) -> str | None:
+    """A shop's text cut to the column's width: PostgreSQL refuses longer, and one long
+    item name must not roll back the whole import."""
+    return text[: column.type.length] if text else text
+
+
 def save_order(
     order: ShopOrder, session: Session, report: ImportReport, customer_id: str | None = None
 ) -> None:
@@ -88,9 +94,9 @@ def save_order(
         if customer is None:
             customer = Customer(
                 id=_customer_id(order.email),
-                name=order.customer_name or order.email,
+                name=_fit(order.customer_name or order.email, Customer.name),
                 email=order.email,
-                zip=order.postcode,
+                zip=_fit(order.postcode, Customer.zip),
             )
             session.add(customer)
             report.customers += 1
@@ -104,20 +110,25 @@ def save_order(
             id=order.id,
             customer_id=customer_id,
             status=order.state.value,
-            shop_status=order.status,
+            shop_status=_fit(order.status, Order.shop_status),
             created_at=_naive_utc(order.created_at),
             total=order.total,
             currency=order.currency,
-            carrier=order.carrier,
-            tracking_number=order.tracking_number,
-            tracking_url=order.tracking_url,
+            carrier=_fit(order.carrier, Order.carrier),
+            tracking_number=_fit(order.tracking_number, Order.tracking_number),
+            tracking_url=_fit(order.tracking_url, Order.tracking_url),
             shipped_at=_naive_utc(order.shipped_at),
             delivered_at=_naive_utc(order.delivered_at),
             expected_delivery=_naive_utc(order.expected_delivery),
             refunded_total=order.refunded_total,
-            shipping_zip=order.postcode,
+            shipping_zip=_fit(order.postcode, Order.shipping_zip),
             items=[
-                OrderItem(sku=i.sku, name=i.name, quantity=i.quantity, unit_price=i.unit_price)
+                OrderItem(
+                    sku=_fit(i.sku, OrderItem.sku),
+                    name=_fit(i.name, OrderItem.name),
+                    quantity=i.quantity,
+                    unit_price=i.unit_price,
+                )
                 for i in order.items
             ],
         )

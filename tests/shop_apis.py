@@ -148,7 +148,7 @@ def woocommerce_app(orders: list[dict], faults: Faults, page_size: int | None = 
         matches = [o for o in orders if local in json.dumps(o["billing"]).lower()]
         if request.args.get("orderby") == "date":
             newest = request.args.get("order") == "desc"
-            matches.sort(key=lambda o: o["date_created_gmt"], reverse=newest)
+            matches.sort(key=lambda o: o.get("date_created_gmt", ""), reverse=newest)
         size = page_size or int(request.args.get("per_page", 10))
         page = int(request.args.get("page", 1))
         pages = max(1, -(-len(matches) // size))

@@ -52,20 +52,21 @@ def _settings(tmp_path, **values) -> Settings:
 
 
 @contextmanager
-def _shop(kind: str, tmp_path, page_size: int | None = None, **overrides) -> Iterator[Shop]:
+def _shop(
+    kind: str, tmp_path, page_size: int | None = None, extra: tuple = (), **overrides
+) -> Iterator[Shop]:
+    """`extra` orders are served beside the fixture's."""
     faults = Faults()
     if kind == "shopify":
-        app, order_id = shopify_app(shopify_nodes(), faults, page_size), "1001"
+        app, order_id = shopify_app([*shopify_nodes(), *extra], faults, page_size), "1001"
         email = "ada.lovelace@example.com"
     elif kind == "woocommerce":
-        app, order_id = woocommerce_app(woocommerce_orders(), faults, page_size), "727"
+        orders = [*woocommerce_orders(), *extra]
+        app, order_id = woocommerce_app(orders, faults, page_size), "727"
         email = "mary.somerville@example.co.uk"
     else:
-        app, order_id, email = (
-            endpoint_app(ENDPOINT_ORDERS, faults),
-            "A-5001",
-            "rosalind@example.net",
-        )
+        app, order_id = endpoint_app([*ENDPOINT_ORDERS, *extra], faults), "A-5001"
+        email = "rosalind@example.net"
     with served(app) as url:
         values = {
             "shopify": {"shopify_store": url, "shopify_token": SHOPIFY_TOKEN},
@@ -290,12 +291,6 @@ def test_settings_choose_the_connector_or_say_what_is_missing(tmp_path):
         connector_name(_settings(tmp_path, orders_connector="woocommerce"))
 
 
-def test_woocommerce_keys_are_never_sent_over_plain_http(tmp_path):
-    insecure = {"woocommerce_url": "http://shop.example", "woocommerce_key": "k"}
-    with pytest.raises(ConfigError, match="only sent over https"):
-        connector_for(_settings(tmp_path, woocommerce_secret="s", **insecure))
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_doctor_checks_the_configured_connector_with_one_real_call(kind, tmp_path):
     with _shop(kind, tmp_path) as shop:
@@ -307,3 +302,56 @@ def test_doctor_checks_the_configured_connector_with_one_real_call(kind, tmp_pat
         refused = run_check("orders", doctor_orders, settings)
     assert not refused.ok and "refused our credentials" in refused.detail
     assert shop.secret not in refused.detail
+
+
+ODD_ORDERS = {
+    # Near misses of each search, in shapes we cannot read: someone else's orders.
+    "shopify": {"name": "#1099", "email": "ada.lovelace@shop.local", "createdAt": "yesterday"},
+    "woocommerce": {
+        "id": 799,
+        "status": "completed",
+        "total": "lots",
+        "billing": {"email": "mary.somerville@shop.local"},
+    },
+    "http": {"id": "A-5099", "email": "someone.else@example.net", "total": "lots"},
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_someone_elses_odd_order_in_the_results_does_not_break_a_lookup(kind, tmp_path):
+    with _shop(kind, tmp_path, extra=(ODD_ORDERS[kind],)) as shop:
+        orders = shop.connector.recent(shop.email, 3)
+    assert orders and all(order.email == shop.email for order in orders)
+
+
+def test_a_woocommerce_post_id_is_not_taken_for_another_order_number(tmp_path):
+    renumbered = {**woocommerce_orders()[1], "id": 1001, "number": "1040"}
+    with _shop("woocommerce", tmp_path, extra=(renumbered,)) as shop:
+        assert shop.connector.find("1001") is None
+
+
+def test_a_shipping_date_in_milliseconds_is_ignored_not_a_crash(tmp_path):
+    order = woocommerce_orders()[0]
+    [meta] = order["meta_data"]
+    tracking = {**meta["value"][0], "date_shipped": "1795615200000"}
+    odd = {**order, "id": 728, "number": "728", "meta_data": [{**meta, "value": [tracking]}]}
+    with _shop("woocommerce", tmp_path, extra=(odd,)) as shop:
+        found = shop.connector.find("728")
+    assert found.tracking_number == "AB123456789GB"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"shopify_store": "http://kettle.example", "shopify_token": "t"},
+        {"orders_url": "http://shop.example/api", "orders_secret": "s"},
+        {
+            "woocommerce_url": "http://shop.example",
+            "woocommerce_key": "k",
+            "woocommerce_secret": "s",
+        },
+    ],
+)
+def test_credentials_are_never_sent_over_plain_http(tmp_path, values):
+    with pytest.raises(ConfigError, match="only sent over https"):
+        connector_for(_settings(tmp_path, **values))

@@ -163,6 +163,16 @@ def test_a_guest_needs_the_postcode_as_well_as_the_email(setup):
     assert without.result == wrong.result == missing.result.replace("KC-99999", order)
 
 
+def test_one_message_cannot_try_many_postcodes_or_hide_one_in_a_number(setup):
+    desk, secrets = setup
+    order, email, postcode = secrets["order"], secrets["email"], secrets["zip"]
+    others = " ".join(str(10000 + n) for n in range(0, 50000, 997))
+    listed = f"{order} {email} postcode one of {others} {postcode}"
+    inside = f"{order} {email}, phone 0049{postcode}77"
+    assert not _lookup(_context(desk, None, listed), order).ok
+    assert not _lookup(_context(desk, None, inside), order).ok
+
+
 def test_one_message_cannot_try_several_emails(setup):
     desk, secrets = setup
     order, postcode = secrets["order"], secrets["zip"]

@@ -39,7 +39,7 @@ def shopify(web_data_dir, retriever):
     """A desk whose lookups go to a loopback Shopify; yields (desk, the server's faults)."""
     faults = Faults()
     with served(shopify_app(shopify_nodes(), faults)) as url:
-        connector = {"shopify_store": url, "shopify_token": SHOPIFY_TOKEN, "orders_max_wait": 0}
+        connector = {"shopify_store": url, "shopify_token": SHOPIFY_TOKEN, "orders_max_wait": 2}
         yield _desk(web_data_dir, retriever, **connector), faults
 
 

@@ -153,3 +153,20 @@ def test_a_status_mapped_to_no_state_of_ours_stops_with_one_line():
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_dates_with_and_without_a_zone_and_overlong_names_still_import(tmp_path):
+    path = tmp_path / "shop.json"
+    customer = {"id": "C1", "name": "Ada", "email": "ada@example.com"}
+    odd = {
+        **GOOD_ORDER,
+        "created_at": "2026-01-02T10:00:00",
+        "carrier": "A carrier whose name goes on and on " * 3,
+        "items": [{"sku": "S" * 90, "name": "N" * 300, "quantity": 1, "unit_price": 5}],
+    }
+    path.write_text(json.dumps({"customers": [customer], "orders": [odd]}))
+    result = run_cli("orders", "import", str(path))
+    assert result.returncode == 0, result.stderr
+    with session_factory(load_settings().db_url)() as session:
+        [item] = session.get(Order, "KC-1").items
+        assert len(item.name) == 200 and len(item.sku) == 64
