@@ -60,7 +60,8 @@ test: lint
 # Pure modules only (no models, no servers): seconds, for the edit-test loop.
 FAST_TESTS := tests/test_gate.py tests/test_tool_call_parsing.py tests/test_settings.py \
 	tests/test_llm_stub.py tests/test_owner_answers.py tests/test_calibration.py \
-	tests/test_order_states.py tests/test_order_exports.py tests/test_language.py
+	tests/test_order_states.py tests/test_order_exports.py tests/test_language.py \
+	tests/test_policy_languages.py
 test-fast: lint
 	$(BIN)/pytest -q $(FAST_TESTS)
 
