@@ -21,16 +21,14 @@ from urllib.parse import urlsplit
 from agent.calibration import GateCalibration, Signals
 from agent.draft import Decision, Reason, ReasonCode, ToolCallRecord
 from agent.policy import Flag
+from ingestion.redact import ORDER_LEAD, ORDER_WORDS
 from kb.retrieval import RELEVANT, Hit, tokens
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 # A prefixed number (KC-10042), or Shopify's and WooCommerce's bare numbers when written
 # as "#1001" or after the word order: a bare number alone may be a price or a year.
-ORDER_WORDS = r"(?:order|bestellung|pedido|commande|ordine|bestelling)"
 ORDER_NUMBER = re.compile(
-    r"\b[A-Z]{2,4}-\d{3,8}\b|(?<![\w#&])#\s?\d{3,10}\b"
-    rf"|\b{ORDER_WORDS}(?:\s{{1,3}}(?:no\.?|nr\.?|number|num[eé]ro|n[º°o]\.?))?"
-    r"\s{0,3}[:#]?\s{0,3}\d{3,10}\b",
+    rf"\b[A-Z]{{2,4}}-\d{{3,8}}\b|(?<![\w#&])#\s?\d{{3,10}}\b|{ORDER_LEAD}\d{{3,10}}\b",
     re.IGNORECASE,
 )
 # "#1001", "order no. 1001" or a bare "1001": stored as the digits.

@@ -94,14 +94,16 @@ class LiveOrders:
         self._snapshot = snapshot
 
     def find(self, order_id: str) -> ShopOrder | None:
-        try:
-            return self._connector.find(order_id)
-        except ConnectorError as error:
-            raise OrdersUnavailable(str(error)) from error
+        return self._asking(self._connector.find, order_id)
 
     def recent(self, email: str, limit: int) -> list[ShopOrder]:
+        return self._asking(self._connector.recent, email, limit)
+
+    @staticmethod
+    def _asking(lookup, *args):
+        """The connector's answer; its failure in the agent's terms."""
         try:
-            return self._connector.recent(email, limit)
+            return lookup(*args)
         except ConnectorError as error:
             raise OrdersUnavailable(str(error)) from error
 

@@ -8,7 +8,7 @@ from agent.draft import AnswerType, ReasonCode
 from desk import Desk
 from kb.retrieval import Retriever
 from tests import scripted_llm
-from tests.conftest import shop_settings
+from tests.conftest import TEST_LLM, shop_settings
 from tests.loopback import served
 from tests.scripted_llm import script
 from tests.shop_apis import (
@@ -91,3 +91,22 @@ def test_a_status_nobody_mapped_goes_to_a_person_naming_the_word(web_data_dir, r
     assert draft.decision == "review"
     assert ReasonCode.UNKNOWN_ORDER_STATUS in {reason.code for reason in draft.reasons}
     assert any("'awaiting-pickup'" in reason.text for reason in draft.reasons)
+
+
+@pytest.mark.model
+def test_the_local_model_writes_from_the_live_order(web_data_dir, retriever):
+    """A question the template does not answer: the real model drafts from the live lookup."""
+    faults = Faults()
+    with served(shopify_app(shopify_nodes(), faults)) as url:
+        connector = {"shopify_store": url, "shopify_token": SHOPIFY_TOKEN}
+        settings = shop_settings(web_data_dir, llm_model=TEST_LLM, **connector)
+        draft = Desk(settings, retriever=retriever).ask(
+            "Hello! I bought a kettle as a birthday present for my mother, order #1001. "
+            "Which carrier is bringing it, and when should it get to me?",
+            email="ada.lovelace@example.com",
+        )
+    assert draft.answer_type == AnswerType.GENERATED and draft.model == TEST_LLM
+    [lookup] = [call for call in draft.tool_calls if call.name == "lookup_order"]
+    assert lookup.ok and lookup.result["carrier"] == "DHL"
+    assert len(faults.requests) == 1  # asked the shop once, not from memory or twice
+    assert "DHL" in draft.reply
