@@ -36,7 +36,8 @@ DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 # The words before a bare order number ("order no. 1001", "Bestellung Nr. 1001"); the
 # agent recognises order numbers with the same words.
 ORDER_WORDS = r"(?:order|bestellung|pedido|commande|ordine|bestelling)"
-ORDER_LEAD = rf"\b{ORDER_WORDS}(?:\s{{1,3}}(?:no\.?|nr\.?|number|num[eé]ro|n[º°o]\.?))?\s{{0,3}}[:#]?\s{{0,3}}"
+ORDER_LABEL = r"(?:no\.?|nr\.?|number|num[eé]ro|n[º°o]\.?)"
+ORDER_LEAD = rf"\b{ORDER_WORDS}(?:\s{{1,3}}{ORDER_LABEL})?\s{{0,3}}[:#]?\s{{0,3}}"
 # Order numbers such as KC-10042 (also KC-10042-2), not the product code in "KC-BU-100";
 # Shopify's "#1001" and a number after the word order, but not a price or a year.
 ORDER = re.compile(
