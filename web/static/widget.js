@@ -1,16 +1,213 @@
 /* The chat widget. One tag on any page adds it:
  *   <script src="https://support.example.com/static/widget.js" defer></script>
- * Optional attributes: data-title, and for signed-in customers data-email, data-expires and
- * data-signature (made by the shop's server with SUPPORT_WIDGET_SECRET; see the README).
+ * Optional attributes: data-title, data-lang (the widget's language; else the page's
+ * <html lang>), and for signed-in customers data-email, data-expires and data-signature
+ * (made by the shop's server with SUPPORT_WIDGET_SECRET; see the README).
  * No build step, no dependencies. The conversation is kept in localStorage across reloads,
  * for the customer who started it: another signed-in customer on the same browser gets a
  * new one. On logout the shop calls SupportWidget.reset(). */
 (function () {
   "use strict";
+  /* Every text the widget writes itself, by language. Strict JSON, so a test can check
+   * that each language has every text with the same {placeholders}. */
+  var TEXTS = {
+    "en": {
+      "title": "Support",
+      "openChat": "Open chat: {title}",
+      "closeChat": "Close chat",
+      "messages": "Messages",
+      "hello": "Hi! Ask us anything. We answer from our help pages, and a person checks anything we are unsure about.",
+      "yourMessage": "Your message",
+      "placeholder": "Ask about shipping, returns or an order…",
+      "send": "Send",
+      "writing": "Writing a reply…",
+      "checkedByPerson": "Checked by a person",
+      "sources": "Sources",
+      "howDidWeDo": "How did we do?",
+      "rate": "Rate {n} of 5",
+      "rated": "Thanks for rating us {n} of 5.",
+      "ratingFailed": "Your rating could not be saved.",
+      "personWillReply": "A person will check this and reply here, usually within about {wait}.",
+      "stillWorking": "Still working on your answer: it will appear here.",
+      "personStillToReply": "A person will check your last message and reply here.",
+      "offline": "We can't be reached right now. Please check your connection and try again.",
+      "tooFast": "You're sending messages quickly. Please wait a moment and try again.",
+      "tooLong": "Your message is too long. Please shorten it and try again.",
+      "expired": "This chat has expired. Please reload the page.",
+      "failed": "Something went wrong. Please try again."
+    },
+    "zh": {
+      "title": "客服",
+      "openChat": "打开聊天：{title}",
+      "closeChat": "关闭聊天",
+      "messages": "消息",
+      "hello": "您好！有什么问题都可以问我们。我们根据帮助页面作答，不确定的内容会由工作人员核实。",
+      "yourMessage": "您的消息",
+      "placeholder": "咨询配送、退货或订单…",
+      "send": "发送",
+      "writing": "正在回复…",
+      "checkedByPerson": "已由工作人员核实",
+      "sources": "来源",
+      "howDidWeDo": "您对我们的服务满意吗？",
+      "rate": "评 {n} 分（满分 5 分）",
+      "rated": "感谢您的评分：{n} 分（满分 5 分）。",
+      "ratingFailed": "评分未能保存。",
+      "personWillReply": "工作人员会查看并在这里回复您，一般需要约{wait}。",
+      "stillWorking": "正在为您准备答复，稍后会显示在这里。",
+      "personStillToReply": "工作人员会查看您的上一条消息并在这里回复。",
+      "offline": "暂时无法连接，请检查网络后重试。",
+      "tooFast": "您发送得太快了，请稍等片刻再试。",
+      "tooLong": "消息太长，请缩短后重试。",
+      "expired": "聊天已过期，请刷新页面。",
+      "failed": "出了点问题，请重试。"
+    },
+    "de": {
+      "title": "Kundenservice",
+      "openChat": "Chat öffnen: {title}",
+      "closeChat": "Chat schließen",
+      "messages": "Nachrichten",
+      "hello": "Hallo! Fragen Sie uns einfach. Wir antworten aus unseren Hilfeseiten; was wir nicht sicher wissen, prüft jemand aus unserem Team.",
+      "yourMessage": "Ihre Nachricht",
+      "placeholder": "Fragen zu Versand, Rücksendung oder Bestellung…",
+      "send": "Senden",
+      "writing": "Antwort wird geschrieben…",
+      "checkedByPerson": "Von unserem Team geprüft",
+      "sources": "Quellen",
+      "howDidWeDo": "Wie zufrieden sind Sie?",
+      "rate": "Mit {n} von 5 bewerten",
+      "rated": "Danke für Ihre Bewertung: {n} von 5.",
+      "ratingFailed": "Ihre Bewertung konnte nicht gespeichert werden.",
+      "personWillReply": "Jemand aus unserem Team prüft das und antwortet hier, meist innerhalb von etwa {wait}.",
+      "stillWorking": "Wir arbeiten noch an Ihrer Antwort – sie erscheint hier.",
+      "personStillToReply": "Jemand aus unserem Team prüft Ihre letzte Nachricht und antwortet hier.",
+      "offline": "Wir sind gerade nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
+      "tooFast": "Sie schreiben gerade sehr schnell. Bitte warten Sie kurz und versuchen Sie es dann erneut.",
+      "tooLong": "Ihre Nachricht ist zu lang. Bitte kürzen Sie sie und versuchen Sie es erneut.",
+      "expired": "Dieser Chat ist abgelaufen. Bitte laden Sie die Seite neu.",
+      "failed": "Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut."
+    },
+    "fr": {
+      "title": "Assistance",
+      "openChat": "Ouvrir le chat\u00a0: {title}",
+      "closeChat": "Fermer le chat",
+      "messages": "Messages",
+      "hello": "Bonjour\u202f! Posez-nous vos questions. Nous répondons à partir de nos pages d'aide, et une personne de notre équipe vérifie ce dont nous ne sommes pas sûrs.",
+      "yourMessage": "Votre message",
+      "placeholder": "Une question sur la livraison, un retour ou une commande…",
+      "send": "Envoyer",
+      "writing": "Rédaction de la réponse…",
+      "checkedByPerson": "Vérifié par notre équipe",
+      "sources": "Sources",
+      "howDidWeDo": "Votre avis sur notre aide\u202f?",
+      "rate": "Noter {n} sur 5",
+      "rated": "Merci pour votre note de {n} sur 5.",
+      "ratingFailed": "Votre note n'a pas pu être enregistrée.",
+      "personWillReply": "Une personne de notre équipe va examiner votre demande et vous répondra ici, généralement sous {wait} environ.",
+      "stillWorking": "Nous préparons encore votre réponse\u00a0: elle s'affichera ici.",
+      "personStillToReply": "Une personne de notre équipe va examiner votre dernier message et vous répondra ici.",
+      "offline": "Connexion impossible pour le moment. Vérifiez votre connexion et réessayez.",
+      "tooFast": "Vous envoyez des messages très rapidement. Patientez un instant, puis réessayez.",
+      "tooLong": "Votre message est trop long. Raccourcissez-le, puis réessayez.",
+      "expired": "Cette conversation a expiré. Veuillez recharger la page.",
+      "failed": "Une erreur s'est produite. Veuillez réessayer."
+    },
+    "es": {
+      "title": "Ayuda",
+      "openChat": "Abrir chat: {title}",
+      "closeChat": "Cerrar chat",
+      "messages": "Mensajes",
+      "hello": "¡Hola! Pregúntanos lo que quieras. Respondemos con nuestras páginas de ayuda y, si no estamos seguros, lo revisa una persona.",
+      "yourMessage": "Tu mensaje",
+      "placeholder": "Pregunta sobre envíos, devoluciones o pedidos…",
+      "send": "Enviar",
+      "writing": "Escribiendo una respuesta…",
+      "checkedByPerson": "Revisado por una persona",
+      "sources": "Fuentes",
+      "howDidWeDo": "¿Qué te ha parecido nuestra ayuda?",
+      "rate": "Valorar con {n} de 5",
+      "rated": "Gracias por tu valoración: {n} de 5.",
+      "ratingFailed": "No se pudo guardar tu valoración.",
+      "personWillReply": "Una persona lo revisará y te responderá aquí, normalmente en un plazo aproximado de {wait}.",
+      "stillWorking": "Seguimos preparando tu respuesta: aparecerá aquí.",
+      "personStillToReply": "Una persona revisará tu último mensaje y te responderá aquí.",
+      "offline": "No podemos conectar ahora mismo. Comprueba tu conexión y vuelve a intentarlo.",
+      "tooFast": "Estás enviando mensajes muy rápido. Espera un momento y vuelve a intentarlo.",
+      "tooLong": "Tu mensaje es demasiado largo. Acórtalo y vuelve a intentarlo.",
+      "expired": "Este chat ha caducado. Vuelve a cargar la página.",
+      "failed": "Algo ha fallado. Vuelve a intentarlo."
+    },
+    "ja": {
+      "title": "サポート",
+      "openChat": "チャットを開く：{title}",
+      "closeChat": "チャットを閉じる",
+      "messages": "メッセージ",
+      "hello": "こんにちは！何でもお気軽にお尋ねください。ヘルプページをもとにお答えし、確かでない内容は担当者が確認します。",
+      "yourMessage": "メッセージ",
+      "placeholder": "配送・返品・ご注文についてお尋ねください…",
+      "send": "送信",
+      "writing": "返信を作成中…",
+      "checkedByPerson": "担当者が確認済み",
+      "sources": "参照元",
+      "howDidWeDo": "対応はいかがでしたか？",
+      "rate": "5段階中{n}で評価",
+      "rated": "評価（5段階中{n}）をありがとうございました。",
+      "ratingFailed": "評価を保存できませんでした。",
+      "personWillReply": "担当者が確認し、こちらに返信します。通常{wait}ほどお待ちいただきます。",
+      "stillWorking": "回答を準備しています。こちらに表示されます。",
+      "personStillToReply": "担当者が最後のメッセージを確認し、こちらに返信します。",
+      "offline": "現在接続できません。通信環境をご確認のうえ、もう一度お試しください。",
+      "tooFast": "送信の間隔が短すぎます。少し待ってからもう一度お試しください。",
+      "tooLong": "メッセージが長すぎます。短くしてもう一度お試しください。",
+      "expired": "チャットの有効期限が切れました。ページを再読み込みしてください。",
+      "failed": "問題が発生しました。もう一度お試しください。"
+    },
+    "ar": {
+      "title": "الدعم",
+      "openChat": "فتح المحادثة: {title}",
+      "closeChat": "إغلاق المحادثة",
+      "messages": "الرسائل",
+      "hello": "مرحبًا! اسألنا عن أي شيء. نجيب من صفحات المساعدة لدينا، ويراجع أحد أفراد فريقنا كل ما لسنا متأكدين منه.",
+      "yourMessage": "رسالتك",
+      "placeholder": "اسأل عن الشحن أو الإرجاع أو طلبك…",
+      "send": "إرسال",
+      "writing": "جارٍ كتابة الرد…",
+      "checkedByPerson": "راجعه أحد أفراد فريقنا",
+      "sources": "المصادر",
+      "howDidWeDo": "ما رأيك في خدمتنا؟",
+      "rate": "تقييم {n} من 5",
+      "rated": "شكرًا على تقييمك: {n} من 5.",
+      "ratingFailed": "تعذّر حفظ تقييمك.",
+      "personWillReply": "سيراجع أحد أفراد فريقنا رسالتك ويرد عليك هنا، عادةً خلال {wait} تقريبًا.",
+      "stillWorking": "ما زلنا نُعدّ إجابتك، وستظهر هنا.",
+      "personStillToReply": "سيراجع أحد أفراد فريقنا رسالتك الأخيرة ويرد عليك هنا.",
+      "offline": "تعذّر الاتصال بنا الآن. تحقق من اتصالك وحاول مرة أخرى.",
+      "tooFast": "أنت ترسل الرسائل بسرعة كبيرة. انتظر قليلًا ثم حاول مرة أخرى.",
+      "tooLong": "رسالتك طويلة جدًا. اختصرها وحاول مرة أخرى.",
+      "expired": "انتهت صلاحية هذه المحادثة. يُرجى إعادة تحميل الصفحة.",
+      "failed": "حدث خطأ ما. حاول مرة أخرى."
+    }
+  };
+  // Written right to left; of these only ar has texts yet (he, fa, ur show English, left to right).
+  var RIGHT_TO_LEFT = ["ar", "he", "fa", "ur"];
+  // What the customer can act on, by the API's error code; any other code is "failed".
+  var ERRORS = {
+    too_many_requests: "tooFast",
+    message_too_long: "tooLong",
+    request_entity_too_large: "tooLong",
+    expired_signature: "expired",
+    unauthorized: "expired",
+    forbidden: "expired",
+    stream_failed: "stillWorking",
+  };
+
   var script = document.currentScript;
+  // data-lang, else the page's language; a region or script subtag folds (zh-CN → zh).
+  var lang = (script.dataset.lang || document.documentElement.lang || "").trim().toLowerCase().split(/[-_]/)[0];
+  if (!TEXTS.hasOwnProperty(lang)) lang = "en";
+  var texts = TEXTS[lang];
   var base = new URL(script.src, location.href).origin;
   var api = base + "/api/v1";
-  var title = script.dataset.title || "Support";
+  var title = script.dataset.title || texts.title;
   var storeKey = "support-widget:" + base;
   var who = fingerprint((script.dataset.email || "").toLowerCase()); // "" for a guest
   var state = JSON.parse(localStorage.getItem(storeKey) || "null"); // {id, token, who}
@@ -32,6 +229,11 @@
     return hash.toString(16);
   }
 
+  /* The language's text for KEY, its {placeholders} filled from VALUES. */
+  function t(key, values) {
+    return texts[key].replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
+  }
+
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
@@ -41,8 +243,9 @@
 
   var css = el("link", { rel: "stylesheet", href: base + "/static/widget.css" });
   document.head.appendChild(css);
-  var root = el("div", { class: "sw-root" });
-  var bubble = el("button", { class: "sw-bubble", type: "button", "aria-label": "Open chat: " + title,
+  // The widget's own language and direction, whatever the page around it uses.
+  var root = el("div", { class: "sw-root", lang: lang, dir: RIGHT_TO_LEFT.indexOf(lang) >= 0 ? "rtl" : "ltr" });
+  var bubble = el("button", { class: "sw-bubble", type: "button", "aria-label": t("openChat", { title: title }),
     "aria-expanded": "false", "aria-controls": "sw-panel" });
   // An inline icon: emoji fonts are missing on many systems.
   bubble.innerHTML = '<svg viewBox="0 0 24 24" width="28" height="28" aria-hidden="true">' +
@@ -50,23 +253,22 @@
   var panel = el("section", { class: "sw-panel", id: "sw-panel", role: "dialog", "aria-label": title, hidden: "" });
   var head = el("header", { class: "sw-head" });
   head.appendChild(el("h2", {}, title));
-  var close = el("button", { class: "sw-close", type: "button", "aria-label": "Close chat" }, "×");
+  var close = el("button", { class: "sw-close", type: "button", "aria-label": t("closeChat") }, "×");
   head.appendChild(close);
-  var log = el("ol", { class: "sw-log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
-  var hello = el("li", { class: "sw-hello" },
-    "Hi! Ask us anything. We answer from our help pages, and a person checks anything we are unsure about.");
+  var log = el("ol", { class: "sw-log", role: "log", "aria-live": "polite", "aria-label": t("messages") });
+  var hello = el("li", { class: "sw-hello" }, t("hello"));
   log.appendChild(hello);
   var notice = el("p", { class: "sw-notice", role: "status", hidden: "" });
   var form = el("form", { class: "sw-form" });
-  var input = el("textarea", { class: "sw-input", rows: "2", maxlength: "4000", "aria-label": "Your message",
-    placeholder: "Ask about shipping, returns or an order…" });
-  var send = el("button", { class: "sw-send", type: "submit" }, "Send");
+  var input = el("textarea", { class: "sw-input", rows: "2", maxlength: "4000", "aria-label": t("yourMessage"),
+    placeholder: t("placeholder"), dir: "auto" });
+  var send = el("button", { class: "sw-send", type: "submit" }, t("send"));
   form.appendChild(input);
   form.appendChild(send);
   var rating = el("div", { class: "sw-rating", hidden: "" });
-  rating.appendChild(el("span", {}, "How did we do?"));
+  rating.appendChild(el("span", {}, t("howDidWeDo")));
   [1, 2, 3, 4, 5].forEach(function (n) {
-    var star = el("button", { type: "button", "aria-label": "Rate " + n + " of 5" }, "★");
+    var star = el("button", { type: "button", "aria-label": t("rate", { n: n }) }, "★");
     star.addEventListener("click", function () { rate(n); });
     rating.appendChild(star);
   });
@@ -97,11 +299,12 @@
 
   function fill(item, msg) {
     item.className = "sw-msg sw-" + msg.author;
+    item.dir = "auto"; // each message reads in its own direction, whatever the widget's language
     item.textContent = "";
     item.appendChild(el("p", {}, msg.text));
-    if (msg.author === "operator") item.appendChild(el("small", { class: "sw-by" }, "Checked by a person"));
+    if (msg.author === "operator") item.appendChild(el("small", { class: "sw-by" }, t("checkedByPerson")));
     if (msg.citations && msg.citations.length) {
-      var list = el("ul", { class: "sw-sources", "aria-label": "Sources" });
+      var list = el("ul", { class: "sw-sources", "aria-label": t("sources") });
       msg.citations.forEach(function (c) {
         var li = el("li");
         if (c.url) {
@@ -131,9 +334,11 @@
   }
 
   function waitNotice(minutes) {
-    var wait = minutes >= 90 ? Math.round(minutes / 60) + " hours" : minutes + " minutes";
-    notice.textContent = "A person will check this and reply here, usually within about " + wait + ".";
-    notice.hidden = false;
+    var hours = minutes >= 90;
+    // Intl knows each language's plural forms ("2 hours", "2 Stunden", "ساعتان").
+    var wait = new Intl.NumberFormat(lang, { style: "unit", unit: hours ? "hour" : "minute", unitDisplay: "long" })
+      .format(hours ? Math.round(minutes / 60) : minutes);
+    say(t("personWillReply", { wait: wait }));
   }
 
   function say(text) { notice.textContent = text; notice.hidden = false; }
@@ -145,9 +350,17 @@
     return fetch(api + path, options);
   }
 
+  /* A refused request as an Error with the API's error code ("" when the body is not ours). */
   function problem(response) {
-    return response.json().then(function (b) { return b.error.message; },
-      function () { return "Something went wrong (" + response.status + ")."; });
+    return response.json().then(function (b) { return b.error.code; })
+      .catch(function () { return ""; })
+      .then(function (code) { return Object.assign(new Error(code), { code: code, status: response.status }); });
+  }
+
+  /* What to tell the customer about ERROR, in their language; fetch rejects with a TypeError offline. */
+  function explain(error) {
+    if (error.code !== undefined) return t(ERRORS[error.code] || "failed");
+    return t(error instanceof TypeError ? "offline" : "failed");
   }
 
   function start() {
@@ -158,7 +371,7 @@
       signature: script.dataset.signature,
     } : {};
     return request("/conversations", { method: "POST", body: JSON.stringify(body) }).then(function (r) {
-      if (!r.ok) return problem(r).then(function (m) { throw new Error(m); });
+      if (!r.ok) return problem(r).then(function (error) { throw error; });
       return r.json().then(function (c) {
         state = { id: c.id, token: c.token, who: who };
         localStorage.setItem(storeKey, JSON.stringify(state));
@@ -179,7 +392,7 @@
 
   function readEvents(response, onEvent) {
     if (!response.ok || !response.body) {
-      return problem(response).then(function (m) { throw Object.assign(new Error(m), { status: response.status }); });
+      return problem(response).then(function (error) { throw error; });
     }
     var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
     function pump() {
@@ -239,8 +452,8 @@
     fill(mine, { author: "customer", text: text });
     sentTexts.push({ text: text, item: mine });
     start().then(function () {
-      provisional = el("li", { class: "sw-msg sw-agent sw-provisional", "aria-busy": "true" });
-      provisional.appendChild(el("p", {}, "…"));
+      provisional = el("li", { class: "sw-msg sw-agent sw-provisional", "aria-busy": "true", dir: "auto" });
+      provisional.appendChild(el("p", {}, t("writing")));
       log.appendChild(provisional);
       scroll();
       var streamed = "";
@@ -259,15 +472,15 @@
               show({ id: data.reply.message_id, author: "agent", text: data.reply.text, citations: data.reply.citations });
             } else if (data.drafting) {
               dropProvisional();  /* the reply arrives through the event stream */
-              say("Still working on your answer: it will appear here.");
+              say(t("stillWorking"));
             } else {
               dropProvisional();
               waitNotice(data.expected_wait_minutes);
             }
-          } else if (name === "error") { dropProvisional(); say(data.message); }
+          } else if (name === "error") { dropProvisional(); say(explain(data)); }
         });
       });
-    }).catch(function (error) { dropProvisional(); say(error.message); })
+    }).catch(function (error) { dropProvisional(); say(explain(error)); })
       .then(function () { send.disabled = false; input.focus(); });
   });
 
@@ -275,7 +488,7 @@
 
   function rate(score) {
     request("/conversations/" + state.id + "/rating", { method: "POST", body: JSON.stringify({ score: score }) })
-      .then(function (r) { rating.textContent = r.ok ? "Thanks for rating us " + score + " of 5." : "Rating failed."; });
+      .then(function (r) { rating.textContent = t(r.ok ? "rated" : "ratingFailed", { n: score }); });
   }
 
   /* Back after a reload: the conversation, and whether a person is still to reply. */
@@ -285,7 +498,7 @@
       return r.json().then(function (body) {
         body.messages.forEach(show);
         cursor = body.cursor;
-        if (body.pending) say("A person will check your last message and reply here.");
+        if (body.pending) say(t("personStillToReply"));
         listen();
       });
     });
