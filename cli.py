@@ -40,16 +40,34 @@ def doctor(as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--kind", type=click.Choice(["faq", "article", "ticket"]), help="Expected record kind."
 )
+@click.option(
+    "--reindex",
+    is_flag=True,
+    help="First embed everything already indexed again with SUPPORT_EMBEDDING_MODEL.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def ingest(paths: tuple[Path, ...], kind: str | None, as_json: bool) -> None:
+def ingest(paths: tuple[Path, ...], kind: str | None, reindex: bool, as_json: bool) -> None:
     """Add, update or remove what changed in PATHS since the last run."""
     from ingestion.sync import sync
 
-    report = sync(list(paths), load_settings(), kind=kind)
+    if not paths and not reindex:
+        raise click.UsageError("give the PATHS to ingest, or --reindex")
+    settings = load_settings()
+    if reindex:
+        from ingestion.sync import reindex_all
+
+        chunks, seconds = reindex_all(settings)
+        click.echo(
+            f"re-indexed {chunks} chunks with {settings.embedding_model} in {seconds:.1f}s",
+            err=as_json,
+        )
+        if not paths:
+            return
+    report = sync(list(paths), settings, kind=kind)
     for problem in report.problems:
         click.echo(f"skipped: {problem}", err=True)
     if as_json:
@@ -75,13 +93,15 @@ def kb() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON output (the default for --queries).")
 def search(query: str | None, k: int, queries, as_json: bool) -> None:
     """Hybrid search: one QUERY, or every line of --queries FILE."""
+    from agent.language import detect_language
     from kb.retrieval import Retriever
 
     if bool(query) == bool(queries):
         raise click.UsageError("give either QUERY or --queries FILE")
     retriever = Retriever(load_settings())
     if query:
-        hits = [hit.model_dump() for hit in retriever.search(query, k)]
+        found = retriever.search(query, k, language=detect_language(query))
+        hits = [hit.model_dump() for hit in found]
         if as_json:
             click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         for hit in [] if as_json else hits:
@@ -96,7 +116,8 @@ def search(query: str | None, k: int, queries, as_json: bool) -> None:
         except (json.JSONDecodeError, KeyError, TypeError):
             click.echo(f'skipped: {queries.name}:{number}: expected {{"id", "query"}}', err=True)
             continue
-        hits = [hit.model_dump() for hit in retriever.search(str(text), k)]
+        found = retriever.search(str(text), k, language=detect_language(str(text)))
+        hits = [hit.model_dump() for hit in found]
         click.echo(json.dumps({"id": qid, "hits": hits}, ensure_ascii=False))
 
 
@@ -251,7 +272,9 @@ def calibrate(
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder of public repository snapshots for the test shops [env SUPPORT_PUBLIC_DATA].",
 )
-@click.option("--shop", "shops", multiple=True, help="Only these shops (sample, webapps, covid).")
+@click.option(
+    "--shop", "shops", multiple=True, help="Only these shops (sample, webapps, covid, tatoeba)."
+)
 @click.option(
     "--split",
     type=click.Choice(["test", "dev", "all"]),
@@ -266,12 +289,19 @@ def calibrate(
     type=click.FloatRange(0, 5),
     help="Also measure retrieval with this BM25 weight (repeatable).",
 )
+@click.option(
+    "--translate-questions",
+    is_flag=True,
+    help="Translate questions the embedding model cannot read across, with the LLM, "
+    "as the agent does.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def eval_retrieval(
     snapshots: Path | None,
     shops: tuple[str, ...],
     split: str,
     weights: tuple[float, ...],
+    translate_questions: bool,
     as_json: bool,
 ):
     """Retrieval on the sample shop and the public test shops, against a naive baseline."""
@@ -291,6 +321,7 @@ def eval_retrieval(
         shops=list(shops) or None,
         split=split,
         variants=variants,
+        translate_questions=translate_questions,
     )
     if as_json:
         click.echo(json.dumps([result.model_dump() for result in results], indent=2))

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     shop_name: str = Field(
         "our shop", min_length=1, description="How the assistant names the shop."
     )
+    shop_language: str = Field(
+        "en",
+        pattern=r"^[a-z]{2}$",
+        description="The owner's language (ISO 639-1): drafts in others are shown translated "
+        "into it, and the operator pages follow it (en, zh).",
+    )
     max_message_chars: int = Field(
         4000, ge=100, description="Longest customer message accepted, in characters."
     )
@@ -74,7 +80,14 @@ class Settings(BaseSettings):
     )
     embedding_model: str = Field(
         "local/all-MiniLM-L6-v2",
-        description="local/all-MiniLM-L6-v2 or any litellm embedding model.",
+        description="local/all-MiniLM-L6-v2, local/use-multilingual-v3 or any litellm "
+        "embedding model; after changing it run `support-agent ingest --reindex`.",
+    )
+    crosslingual_embedding_model: str | None = Field(
+        "local/use-multilingual-v3",
+        description="A second embedding model for questions in languages the first one "
+        "cannot read across (empty: none); after changing it run `support-agent ingest "
+        "--reindex`.",
     )
     auto_send_threshold: float | None = Field(
         None,
@@ -227,9 +240,16 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("llm_model", "embedding_model")
+    @field_validator("crosslingual_embedding_model", mode="before")
     @classmethod
-    def _model_string(cls, value: str) -> str:
+    def _optional_model(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("llm_model", "embedding_model", "crosslingual_embedding_model")
+    @classmethod
+    def _model_string(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if "/" not in value and not value.startswith(("gpt-", "claude-", "o1", "o3", "o4")):
             raise ValueError("expected a litellm model string such as local/qwen2.5-1.5b")
         return value

@@ -32,6 +32,7 @@ class ShopCase(BaseModel):
     id: str
     question: str
     doc_ids: list[str]
+    language: str = "en"
 
     @property
     def split(self) -> Split:
@@ -132,6 +133,59 @@ def _covid(snapshot: Snapshot) -> ShopData:
     return ShopData(faqs=faqs, cases=cases)
 
 
+# Tatoeba's languages in LASER's test files (ISO 639-3) and ours (ISO 639-1).
+TATOEBA_LANGUAGES = {
+    "deu": "de",
+    "fra": "fr",
+    "spa": "es",
+    "ita": "it",
+    "por": "pt",
+    "nld": "nl",
+    "pol": "pl",
+    "rus": "ru",
+    "tur": "tr",
+    "ara": "ar",
+    "tha": "th",
+    "vie": "vi",
+    "cmn": "zh",
+    "jpn": "ja",
+    "kor": "ko",
+}
+TATOEBA_PAIRS = 100  # per language: 1,500 English entries, a big help centre
+
+
+def _tatoeba(snapshot: Snapshot) -> ShopData:
+    """Cross-lingual: English sentences as the knowledge base, and their human
+    translations into 15 languages as the questions (Tatoeba, as LASER's test files).
+
+    Each English sentence is an entry of its own, so a question finds its entry only
+    through its meaning; the English sentences asked as they are give the English
+    figure that the others are held against.
+    """
+    faqs: dict[str, Faq] = {}
+    cases = []
+    for code, language in TATOEBA_LANGUAGES.items():
+        stem = f"data/tatoeba/v1/tatoeba.{code}-eng"
+        asked = snapshot.read(f"{stem}.{code}").decode().splitlines()
+        english = snapshot.read(f"{stem}.eng").decode().splitlines()
+        # Pairs spread evenly over the file (Thai's has 548), the same every run.
+        step = max(1, len(english) // TATOEBA_PAIRS)
+        for index in range(0, min(len(english), step * TATOEBA_PAIRS), step):
+            sentence = english[index].strip()
+            doc_id = "tatoeba-" + hashlib.sha256(sentence.encode()).hexdigest()[:10]
+            faqs.setdefault(doc_id, Faq(id=doc_id, question=sentence, answer=sentence))
+            for lang, text in ((language, asked[index]), ("en", sentence)):
+                cases.append(
+                    ShopCase(
+                        id=f"tatoeba-{code}-{index}-{lang}",
+                        question=text.strip(),
+                        doc_ids=[doc_id],
+                        language=lang,
+                    )
+                )
+    return ShopData(faqs=list(faqs.values()), cases=cases)
+
+
 SHOPS = {
     shop.name: shop
     for shop in (
@@ -150,6 +204,13 @@ SHOPS = {
             domain="public health (COVID-19 FAQ)",
             attribution="COVID-19 FAQ and user questions collected by the JHU COVID-QA project",
             build=_covid,
+        ),
+        PublicShop(
+            name="tatoeba",
+            repo="facebookresearch/LASER",
+            domain="everyday sentences in 15 languages against English (Tatoeba)",
+            attribution="Tatoeba sentences (CC BY 2.0 FR), as LASER's Tatoeba test set (v1)",
+            build=_tatoeba,
         ),
     )
 }

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from agent.language import detect_language
 from agent.owner_answers import owner_answer
+from agent.translation import searchable_question
 from agent.turn import PASSAGES
 from desk.sample_shop import load_sample_shop
 from evals.datasets import load_suite
@@ -49,6 +50,16 @@ class OwnerAnswers(BaseModel):
     precision: float | None
 
 
+class LanguageScores(BaseModel):
+    """One language's questions in a shop asked in several, held against English."""
+
+    cases: int
+    baseline_hit_at_5: float
+    hit_at_5: float
+    # hit@5 in this language over hit@5 of the English questions (1.0: no loss).
+    parity: float
+
+
 class ShopResult(BaseModel):
     shop: str
     domain: str
@@ -57,6 +68,8 @@ class ShopResult(BaseModel):
     owner_answers: OwnerAnswers
     # Per retrieval variant; "ours" is the default tuning.
     variants: dict[str, Scores]
+    # Ours per language of the questions, when they are in more than one.
+    languages: dict[str, LanguageScores] = {}
 
     @property
     def ours(self) -> Scores:
@@ -99,25 +112,59 @@ def _scores(ranked: list[list[str]], cases: list[ShopCase], seconds: float) -> S
     )
 
 
+def _by_language(
+    cases: list[ShopCase], naive: list[list[str]], ours: list[list[str]]
+) -> dict[str, LanguageScores]:
+    groups: dict[str, list[int]] = {}
+    for index, case in enumerate(cases):
+        groups.setdefault(case.language, []).append(index)
+    if len(groups) < 2 or "en" not in groups:
+        return {}
+
+    def hit5(ranked: list[list[str]], indexes: list[int]) -> float:
+        return sum(hit_at(ranked[i], cases[i].doc_ids, K) for i in indexes) / len(indexes)
+
+    english = hit5(ours, groups["en"]) or 1.0
+    return {
+        language: LanguageScores(
+            cases=len(indexes),
+            baseline_hit_at_5=round(hit5(naive, indexes), 4),
+            hit_at_5=round(hit5(ours, indexes), 4),
+            parity=round(hit5(ours, indexes) / english, 4),
+        )
+        for language, indexes in sorted(groups.items())
+    }
+
+
 def _measure(
-    name: str, domain: str, settings: Settings, cases: list[ShopCase], variants: dict[str, Tuning]
+    name: str,
+    domain: str,
+    settings: Settings,
+    cases: list[ShopCase],
+    variants: dict[str, Tuning],
+    *,
+    translate_questions: bool = False,
 ) -> ShopResult:
     retriever = Retriever(settings)
     baseline = NaiveDense(retriever)
     started = time.perf_counter()
     naive = baseline.rank([case.question for case in cases])
     naive_seconds = time.perf_counter() - started
-    scores, answered = {}, []
+    readable = retriever.languages if translate_questions else None
+    # As the agent asks: in the shop's language when no model reads the question's.
+    questions = [
+        searchable_question(settings, case.question, language=case.language, readable=readable)
+        for case in cases
+    ]
+    scores, answered, languages = {}, [], {}
     for label, tuning in {OURS: Tuning(), **variants}.items():
         retriever.tuning = tuning
         started = time.perf_counter()
-        found = [retriever.search(case.question, K) for case in cases]
-        scores[label] = _scores(
-            [[hit.doc_id for hit in hits] for hits in found],
-            cases,
-            time.perf_counter() - started,
-        )
+        found = [retriever.search(text, K, language=asked_in) for text, asked_in in questions]
+        ranked = [[hit.doc_id for hit in hits] for hits in found]
+        scores[label] = _scores(ranked, cases, time.perf_counter() - started)
         if label == OURS:
+            languages = _by_language(cases, naive, ranked)
             answered = [
                 (faq.doc_id in case.doc_ids)
                 for case, hits in zip(cases, found, strict=True)
@@ -133,18 +180,33 @@ def _measure(
             precision=round(sum(answered) / len(answered), 4) if answered else None,
         ),
         variants=scores,
+        languages=languages,
     )
 
 
-def _sample_shop(settings: Settings, folder: Path, variants: dict[str, Tuning]) -> ShopResult:
+def _sample_shop(
+    settings: Settings, folder: Path, variants: dict[str, Tuning], translate_questions: bool
+) -> ShopResult:
     local = eval_settings(settings, folder)
     load_sample_shop(local, progress=False)
     cases = [
-        ShopCase(id=case.id, question=case.question, doc_ids=case.reference_doc_ids)
+        ShopCase(
+            id=case.id,
+            question=case.question,
+            doc_ids=case.reference_doc_ids,
+            language=case.language,
+        )
         for case in load_suite("retrieval")
         if case.reference_doc_ids
     ]
-    return _measure(SAMPLE, "home goods shop (ours)", local, cases, variants)
+    return _measure(
+        SAMPLE,
+        "home goods shop (ours)",
+        local,
+        cases,
+        variants,
+        translate_questions=translate_questions,
+    )
 
 
 def _public_shop(
@@ -154,6 +216,7 @@ def _public_shop(
     data: ShopData,
     split: str,
     variants: dict[str, Tuning],
+    translate_questions: bool,
 ) -> ShopResult:
     local = eval_settings(settings, folder)
     faqs = folder / "faqs.jsonl"
@@ -165,7 +228,14 @@ def _public_shop(
     if report.problems:
         raise ValueError(f"{name}: {report.problems[0]}")
     cases = [case for case in data.cases if split in ("all", case.split)]
-    return _measure(name, SHOPS[name].domain, local, cases, variants)
+    return _measure(
+        name,
+        SHOPS[name].domain,
+        local,
+        cases,
+        variants,
+        translate_questions=translate_questions,
+    )
 
 
 def measure_all(
@@ -175,6 +245,7 @@ def measure_all(
     shops: list[str] | None = None,
     split: Split | Literal["all"] = "test",
     variants: dict[str, Tuning] | None = None,
+    translate_questions: bool = False,
 ) -> tuple[list[ShopResult], list[str]]:
     """Results per shop, and why any asked-for shop was skipped."""
     names = shops or [SAMPLE, *SHOPS]
@@ -182,7 +253,9 @@ def measure_all(
     for name in names:
         with tempfile.TemporaryDirectory(prefix=f"support-shop-{name}-") as folder:
             if name == SAMPLE:
-                results.append(_sample_shop(settings, Path(folder), variants or {}))
+                results.append(
+                    _sample_shop(settings, Path(folder), variants or {}, translate_questions)
+                )
                 continue
             if snapshots is None:
                 skipped.append(f"{name}: no snapshots folder (set SUPPORT_PUBLIC_DATA)")
@@ -192,7 +265,17 @@ def measure_all(
             except SnapshotMissing as error:
                 skipped.append(str(error))
                 continue
-            results.append(_public_shop(settings, Path(folder), name, data, split, variants or {}))
+            results.append(
+                _public_shop(
+                    settings,
+                    Path(folder),
+                    name,
+                    data,
+                    split,
+                    variants or {},
+                    translate_questions,
+                )
+            )
     return results, skipped
 
 
@@ -218,4 +301,17 @@ def table(results: list[ShopResult]) -> str:
         answers = result.owner_answers
         precision = "—" if answers.precision is None else f"{answers.precision:.3f}"
         lines.append(f"| {result.shop} | {answers.rate:.3f} | {precision} |")
+    for result in results:
+        if not result.languages:
+            continue
+        lines += [
+            "",
+            f"| {result.shop}: language | questions | naive dense hit@5 | hit@5 | parity |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for language, scores in result.languages.items():
+            lines.append(
+                f"| {language} | {scores.cases} | {scores.baseline_hit_at_5:.3f} "
+                f"| {scores.hit_at_5:.3f} | {scores.parity:.3f} |"
+            )
     return "\n".join(lines)

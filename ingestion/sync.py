@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ingestion.chunking import Chunk, chunk, document_hash
 from ingestion.loaders import Kind, load
-from kb.embeddings import Embedder
+from kb.embeddings import Embedder, crosslingual_embedder
 from kb.index import COLLECTION_OF_KIND, KnowledgeBase
 from kb.retrieval import mark_changed
 from settings import Settings
@@ -57,8 +57,10 @@ def sync(
     paths = [Path(p).resolve() for p in paths]
     loaded = load(paths, kind)
     report.problems = [str(problem) for problem in loaded.problems]
-    kb = knowledge_base or KnowledgeBase(settings)
     embedder = embedder or Embedder(settings.embedding_model)
+    kb = knowledge_base or KnowledgeBase(settings, embedding_model=embedder.model)
+    crosslingual = crosslingual_embedder(settings) if kb.crosslingual else None
+    kb.check()
     indexed = kb.indexed_documents()
 
     pending: list[tuple[str, Chunk]] = []
@@ -103,15 +105,23 @@ def sync(
     with tqdm(total=len(pending), unit="chunk", disable=not show, desc="embedding") as bar:
         for start in range(0, len(pending), BATCH):
             batch = pending[start : start + BATCH]
-            vectors = embedder.embed([piece.matched_text for _, piece in batch])
+            texts = [piece.matched_text for _, piece in batch]
+            vectors = embedder.embed(texts)
+            # Without a cross-lingual model, a twin vector per chunk that nobody stores.
+            twins = crosslingual.embed(texts) if crosslingual else vectors
             for collection in {name for name, _ in batch}:
-                rows = [(p, v) for (n, p), v in zip(batch, vectors, strict=True) if n == collection]
+                rows = [
+                    (p, v, t)
+                    for (n, p), v, t in zip(batch, vectors, twins, strict=True)
+                    if n == collection
+                ]
                 kb.upsert(
                     collection,
-                    ids=[p.chunk_id for p, _ in rows],
-                    texts=[p.text for p, _ in rows],
-                    metadatas=[p.metadata for p, _ in rows],
-                    embeddings=[v for _, v in rows],
+                    ids=[p.chunk_id for p, _, _ in rows],
+                    texts=[p.text for p, _, _ in rows],
+                    metadatas=[p.metadata for p, _, _ in rows],
+                    embeddings=[v for _, v, _ in rows],
+                    crosslingual=[t for _, _, t in rows] if crosslingual else None,
                 )
             bar.update(len(batch))
     for collection, ids in stale.items():
@@ -122,3 +132,19 @@ def sync(
         mark_changed(settings)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def reindex_all(settings: Settings, progress: bool | None = None) -> tuple[int, float]:
+    """Embed every indexed chunk again with the configured models (after changing them).
+
+    The chunks' text and metadata are in the index already, so no source file is read
+    again; returns the number of chunks and the seconds it took.
+    """
+    started = time.perf_counter()
+    kb = KnowledgeBase(settings)
+    embedders = {model: Embedder(model) for model in set(kb.models.values())}
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(unit="chunk", disable=not show, desc="re-embedding") as bar:
+        chunks = kb.reindex(embedders, on_batch=bar.update)
+    mark_changed(settings)
+    return chunks, round(time.perf_counter() - started, 3)

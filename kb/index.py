@@ -3,23 +3,46 @@
 FAQs and articles live in one collection, past tickets in another: a `where`
 filter on a shared collection costs ~60x the query latency. The chunks' own
 metadata (doc_hash, n_chunks, source) is the sync state, so the index can never
-disagree with a separate state file.
+disagree with a separate state file. Each collection records the embedding model that
+made its vectors: a question embedded by another model would find nonsense, silently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import chromadb
 
+from kb.embeddings import Embedder
 from kb.store import chroma_client
-from settings import Settings
+from settings import ConfigError, Settings
 
 ARTICLES = "kb_articles"
 TICKETS = "kb_tickets"
 COLLECTION_OF_KIND = {"faq": ARTICLES, "article": ARTICLES, "ticket": TICKETS}
 _PAGE = 5000
+_BATCH = 64
+MODEL_KEY = "embedding_model"
+# Indexes built before the model was recorded were built with the default of that time.
+UNRECORDED = "local/all-MiniLM-L6-v2"
+
+
+# The cross-lingual model's collections, and a re-index's collections while it fills them.
+TWIN = "_xl"
+_FRESH = "_reindex"
+
+
+def twin(name: str) -> str:
+    return name + TWIN
+
+
+def main_of(name: str) -> str:
+    return name.removesuffix(TWIN)
+
+
+class IndexMismatch(ConfigError):
+    """The index was built with another embedding model than the one configured."""
 
 
 @dataclass
@@ -39,26 +62,133 @@ class IndexedDocument:
 
 
 class KnowledgeBase:
-    def __init__(self, settings: Settings, client: chromadb.ClientAPI | None = None) -> None:
+    """The collections, each checked against the embedding model configured for it.
+
+    With a cross-lingual model configured, every chunk also has its vector from that
+    model in a twin collection (same ids, text and metadata), for questions in languages
+    the main model cannot read across; the main collections stay the sync state.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: chromadb.ClientAPI | None = None,
+        *,
+        embedding_model: str | None = None,
+    ) -> None:
         self.client = client or chroma_client(settings)
+        main = embedding_model or settings.embedding_model
+        self.models = {ARTICLES: main, TICKETS: main}
+        if crosslingual := settings.crosslingual_embedding_model:
+            self.models |= {twin(ARTICLES): crosslingual, twin(TICKETS): crosslingual}
         self._collections: dict[str, chromadb.Collection] = {}
+
+    @property
+    def crosslingual(self) -> bool:
+        return twin(ARTICLES) in self.models
 
     def collection(self, name: str) -> chromadb.Collection:
         if name not in self._collections:
-            self._collections[name] = self.client.get_or_create_collection(
-                name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            model = self.models[name]
+            collection = self.client.get_or_create_collection(
+                name, metadata={"hnsw:space": "cosine", MODEL_KEY: model}, embedding_function=None
             )
+            made_with = (collection.metadata or {}).get(MODEL_KEY, UNRECORDED)
+            if made_with != model and collection.count():
+                raise IndexMismatch(
+                    f"the knowledge base was indexed with {made_with} but the embedding model "
+                    f"is {model}; run `support-agent ingest --reindex` to embed it again"
+                )
+            if made_with != model:  # nothing in it yet: it is the new model's from now on
+                # (The distance lives in the collection's configuration, set at creation.)
+                collection.modify(metadata={MODEL_KEY: model})
+            if (
+                name.endswith(TWIN)
+                and not collection.count()
+                and self.collection(main_of(name)).count()
+            ):
+                raise IndexMismatch(
+                    f"the knowledge base has no vectors from {model} yet; run "
+                    "`support-agent ingest --reindex` to add them"
+                )
+            self._collections[name] = collection
         return self._collections[name]
 
+    def check(self) -> None:
+        """Raise IndexMismatch unless every collection holds its configured model's vectors:
+        a sync adding to some of them would leave the twins partial without a word."""
+        for name in self.models:
+            self.collection(name)
+
+    def reindex(
+        self, embedders: dict[str, Embedder], on_batch: Callable[[int], object] | None = None
+    ) -> int:
+        """Embed every chunk again, each collection with the embedder of its model (by
+        model name); returns how many chunks.
+
+        The new vectors go into collections of their own, which replace the old ones only
+        when complete: an interrupted re-index leaves the old index working.
+        """
+        done = 0
+        for name in (ARTICLES, TICKETS):
+            self._finish_interrupted(name)
+            old = self.client.get_or_create_collection(name, embedding_function=None)
+            ids, texts, metas = self._read(old, ["documents", "metadatas"])
+            matched = [m.get("match") or t for t, m in zip(texts, metas, strict=True)]
+            for target in [name, twin(name)] if self.crosslingual else [name]:
+                model = self.models[target]
+                fresh = self.client.create_collection(
+                    target + _FRESH,
+                    metadata={"hnsw:space": "cosine", MODEL_KEY: model},
+                    embedding_function=None,
+                )
+                for start in range(0, len(ids), _BATCH):
+                    part = slice(start, start + _BATCH)
+                    fresh.upsert(
+                        ids=ids[part],
+                        documents=texts[part],
+                        metadatas=metas[part],
+                        embeddings=embedders[model].embed(matched[part]),
+                    )
+                    if on_batch:
+                        on_batch(len(matched[part]))
+            for target in [name, twin(name)]:
+                if target in self._names():
+                    self.client.delete_collection(target)
+                if target + _FRESH in self._names():
+                    self.client.get_collection(target + _FRESH).modify(name=target)
+            done += len(ids)
+        self._collections.clear()
+        return done
+
+    def _names(self) -> set[str]:
+        return {collection.name for collection in self.client.list_collections()}
+
+    def _finish_interrupted(self, name: str) -> None:
+        """Clear what an interrupted re-index left: fresh collections still being filled
+        (the old one is there) or finished ones not yet swapped in (it is gone)."""
+        present = self._names()
+        for target in [name, twin(name)]:
+            if target + _FRESH not in present:
+                continue
+            if name in present:
+                self.client.delete_collection(target + _FRESH)
+            else:
+                self.client.get_collection(target + _FRESH).modify(name=target)
+
+    @staticmethod
+    def _read(
+        collection: chromadb.Collection, include: list[str]
+    ) -> tuple[list[str], list[str], list[dict]]:
+        ids, texts, metas = [], [], []
+        for page in _pages(collection, include):
+            ids += page["ids"]
+            texts += page.get("documents") or []
+            metas += page.get("metadatas") or []
+        return ids, texts, metas
+
     def _pages(self, name: str, include: list[str]) -> Iterator[dict]:
-        collection = self.collection(name)
-        offset = 0
-        while True:
-            page = collection.get(include=include, limit=_PAGE, offset=offset)
-            if not page["ids"]:
-                return
-            yield page
-            offset += len(page["ids"])
+        return _pages(self.collection(name), include)
 
     def indexed_documents(self) -> dict[str, IndexedDocument]:
         documents: dict[str, IndexedDocument] = {}
@@ -77,12 +207,7 @@ class KnowledgeBase:
 
     def all_chunks(self, name: str) -> tuple[list[str], list[str], list[dict]]:
         """Every chunk's id, text and metadata in one collection (for the lexical index)."""
-        ids, texts, metas = [], [], []
-        for page in self._pages(name, ["documents", "metadatas"]):
-            ids += page["ids"]
-            texts += page["documents"]
-            metas += page["metadatas"]
-        return ids, texts, metas
+        return self._read(self.collection(name), ["documents", "metadatas"])
 
     def upsert(
         self,
@@ -91,7 +216,17 @@ class KnowledgeBase:
         texts: list[str],
         metadatas: list[dict],
         embeddings: list[list[float]],
+        crosslingual: list[list[float]] | None = None,
     ) -> None:
+        """Add or replace chunks; `crosslingual` are their vectors for the twin collection,
+        needed when a cross-lingual model is configured."""
+        if self.crosslingual:
+            if crosslingual is None:
+                raise ValueError("a cross-lingual model is configured: its vectors are needed")
+            # The twin first: a chunk in the main collection (the sync state) has both.
+            self.collection(twin(name)).upsert(
+                ids=ids, documents=texts, metadatas=metadatas, embeddings=crosslingual
+            )
         self.collection(name).upsert(
             ids=ids, documents=texts, metadatas=metadatas, embeddings=embeddings
         )
@@ -99,6 +234,18 @@ class KnowledgeBase:
     def delete(self, name: str, ids: list[str]) -> None:
         if ids:
             self.collection(name).delete(ids=ids)
+            if self.crosslingual:
+                self.collection(twin(name)).delete(ids=ids)
 
     def count(self) -> int:
         return sum(self.collection(name).count() for name in (ARTICLES, TICKETS))
+
+
+def _pages(collection: chromadb.Collection, include: list[str]) -> Iterator[dict]:
+    offset = 0
+    while True:
+        page = collection.get(include=include, limit=_PAGE, offset=offset)
+        if not page["ids"]:
+            return
+        yield page
+        offset += len(page["ids"])

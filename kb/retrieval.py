@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from kb.embeddings import Embedder
-from kb.index import ARTICLES, TICKETS, KnowledgeBase
+from kb.embeddings import Embedder, crosslingual_embedder
+from kb.index import ARTICLES, TICKETS, KnowledgeBase, twin
 from settings import Settings
 
 # Below this cosine similarity nothing in the knowledge base is about the question.
@@ -33,7 +34,14 @@ _STOPWORD_TEXT = (
     "und ich ist ein eine zu mit den nicht le les des et je est pour"
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+# Chinese, Japanese and Thai write no spaces between words (and Korean's spaced words
+# carry their particles): such runs are indexed as overlapping character pairs, which
+# meet wherever two texts share a two-character word, with no dictionary to install.
+_UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+_TOKEN = re.compile(rf"[{_UNSPACED}]+|[^\W{_UNSPACED}]+")
+_UNSPACED_RUN = re.compile(rf"[{_UNSPACED}]")
+# Thai vowel and tone marks sit on a consonant: pairs of the consonants spell the word.
+_THAI_MARKS = re.compile(r"[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]")
 
 
 class Hit(BaseModel):
@@ -57,9 +65,15 @@ class Hit(BaseModel):
 
 
 def tokens(text: str) -> list[str]:
-    words = (word for word in _TOKEN.findall(text.lower()) if word not in STOPWORDS)
-    # A light plural fold: "returns" and "return" should meet.
-    return [word[:-1] if len(word) > 3 and word.endswith("s") else word for word in words]
+    found = []
+    for word in _TOKEN.findall(text.lower()):
+        if _UNSPACED_RUN.match(word):
+            word = _THAI_MARKS.sub("", word)
+            found += [word[i : i + 2] for i in range(len(word) - 1)] or [word]
+        elif word not in STOPWORDS:
+            # A light plural fold: "returns" and "return" should meet.
+            found.append(word[:-1] if len(word) > 3 and word.endswith("s") else word)
+    return found
 
 
 class Bm25:
@@ -142,8 +156,9 @@ class Retriever:
     ) -> None:
         self.settings = settings
         self.tuning = tuning or Tuning()
-        self.kb = knowledge_base or KnowledgeBase(settings)
         self.embedder = embedder or Embedder(settings.embedding_model)
+        self.kb = knowledge_base or KnowledgeBase(settings, embedding_model=self.embedder.model)
+        self.crosslingual = crosslingual_embedder(settings) if self.kb.crosslingual else None
         self._lexical: dict[str, _Lexical] = {}
         self._version: str | None = None
         self._lock = threading.Lock()
@@ -166,17 +181,40 @@ class Retriever:
                     self._lexical[name] = _Lexical(ids, texts, metas, Bm25(matched))
             return {name: self._lexical[name] for name in names}
 
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """Languages a question can be asked in to find passages in another; None when
+        the main model is a hosted one (the owner chose it and knows)."""
+        main = self.embedder.languages
+        if main is None:
+            return None
+        return main | (self.crosslingual.languages or frozenset()) if self.crosslingual else main
+
+    def _reads_across(self, language: str) -> bool:
+        """Whether a question in `language` needs the cross-lingual model's vectors."""
+        main = self.embedder.languages
+        return self.crosslingual is not None and main is not None and language not in main
+
     def search(
-        self, query: str, k: int = 5, collections: tuple[str, ...] = (ARTICLES, TICKETS)
+        self,
+        query: str,
+        k: int = 5,
+        collections: tuple[str, ...] = (ARTICLES, TICKETS),
+        *,
+        language: str = "en",
     ) -> list[Hit]:
-        vector = self.embedder.embed([query])[0]
+        """The k best documents for `query`, asked in `language` (ISO 639-1)."""
+        across = self._reads_across(language)
+        embedder = self.crosslingual if across else self.embedder
+        vector = embedder.embed([query])[0]
+        vectors_of = twin if across else str
         depth = max(4 * k, 20)
         lexical = self._lexical_indexes(collections)
         names = [name for name in collections if lexical[name].ids]
         # Chroma's queries release the GIL: run them side by side while BM25 scores.
         dense_futures = {
             name: self._pool.submit(
-                self.kb.collection(name).query,
+                self.kb.collection(vectors_of(name)).query,
                 query_embeddings=[vector],
                 n_results=depth,
                 include=["documents", "metadatas", "distances"],
@@ -210,7 +248,8 @@ class Retriever:
             fused_here = self._fuse(dense_ids, lexical_ids, found, index, scores)
             for chunk_id, value in fused_here.items():
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + WEIGHTS[name] * value
-        return self._best_per_document(fused, found, np.asarray(vector, dtype=np.float32), k)
+        vector = np.asarray(vector, dtype=np.float32)
+        return self._best_per_document(fused, found, vector, k, vectors_of)
 
     def _fuse(self, dense_ids, lexical_ids, found, index, scores) -> dict[str, float]:
         """Cosine similarity plus the BM25 score divided by the query's best: unlike fusing
@@ -227,7 +266,7 @@ class Retriever:
             ) + self.tuning.lexical_weight * float(lexical)
         return fused
 
-    def _best_per_document(self, fused, found, vector, k) -> list[Hit]:
+    def _best_per_document(self, fused, found, vector, k, vectors_of) -> list[Hit]:
         chosen, documents = [], set()
         for chunk_id in sorted(fused, key=fused.get, reverse=True):
             doc_id = found[chunk_id][1]["doc_id"]
@@ -237,7 +276,7 @@ class Retriever:
             if len(chosen) == k:
                 break
         missing = [chunk_id for chunk_id in chosen if found[chunk_id][2] is None]
-        similarity = self._similarities(missing, vector)
+        similarity = self._similarities(missing, vector, vectors_of)
         hits = []
         for chunk_id in chosen:
             text, meta, score = found[chunk_id]
@@ -258,13 +297,15 @@ class Retriever:
             )
         return hits
 
-    def _similarities(self, chunk_ids: list[str], vector: np.ndarray) -> dict[str, float]:
+    def _similarities(
+        self, chunk_ids: list[str], vector: np.ndarray, vectors_of: Callable[[str], str]
+    ) -> dict[str, float]:
         """Cosine similarity for lexical-only hits, from their stored embeddings."""
         scores: dict[str, float] = {}
         for name in (ARTICLES, TICKETS):
             if not chunk_ids:
                 break
-            got = self.kb.collection(name).get(ids=chunk_ids, include=["embeddings"])
+            got = self.kb.collection(vectors_of(name)).get(ids=chunk_ids, include=["embeddings"])
             for chunk_id, embedding in zip(got["ids"], got["embeddings"], strict=True):
                 scores[chunk_id] = float(np.dot(np.asarray(embedding), vector))
             chunk_ids = [c for c in chunk_ids if c not in scores]

@@ -279,3 +279,8 @@ def test_chroma_server_mode_end_to_end(source, chroma_server, monkeypatch, tmp_p
     assert json.loads(result.stdout)[0]["doc_id"] == "faq-b"
     again = json.loads(run_cli("ingest", str(source), "--json").stdout)
     assert again["unchanged"] == 6 and again["chunks"] == 0
+
+    # The cross-lingual twins live on the server too, and a re-index swaps them there.
+    assert run_cli("ingest", "--reindex").returncode == 0
+    result = run_cli("kb", "search", "Kann ich mit PayPal bezahlen?", "--json", "--k", "1")
+    assert json.loads(result.stdout)[0]["doc_id"] == "faq-b"
