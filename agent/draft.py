@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from typing import Any
 
+import litellm
 from pydantic import BaseModel, Field
 
 from agent.calibration import Signals
@@ -88,6 +90,15 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
 
+    def add(self, response: litellm.ModelResponse) -> None:
+        """Count one model call's tokens and price."""
+        if response.usage:
+            self.prompt_tokens += response.usage.prompt_tokens or 0
+            self.completion_tokens += response.usage.completion_tokens or 0
+        # Local and unknown models have no price: they cost nothing here.
+        with contextlib.suppress(Exception):
+            self.cost_usd += float(litellm.completion_cost(completion_response=response) or 0.0)
+
 
 class Latency(BaseModel):
     retrieval: float = 0.0
@@ -107,6 +118,8 @@ class Draft(BaseModel):
     ticket: TicketRequest | None = Field(None, exclude=True)
     priority: float = Field(ge=0, le=100)
     language: str
+    # The reply in the shop's language, for the owner, when the customer writes in another.
+    translation: str | None = None
     usage: Usage = Usage()
     latency_ms: Latency = Latency()
     conversation_id: str | None = None

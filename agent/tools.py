@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent.draft import TicketRequest
 from agent.gate import ORDER_NUMBER, CustomerHistory, canonical_order_number
+from agent.language import detect_language
 from ingestion.order_states import NO_CURRENCY, PLAIN_WORDS
 from ingestion.records import RefundState, ShopOrder
 from kb.retrieval import RELEVANT, Hit, Retriever
@@ -171,11 +172,8 @@ def requester_emails(context: TurnContext) -> set[str]:
 
 
 def search_knowledge_base(args: SearchKnowledgeBase, context: TurnContext) -> ToolOutcome:
-    hits = [
-        hit
-        for hit in context.retriever.search(args.query, k=3)
-        if hit.score >= RELEVANT and not hit.untrusted
-    ]
+    found = context.retriever.search(args.query, k=3, language=detect_language(args.query))
+    hits = [hit for hit in found if hit.score >= RELEVANT and not hit.untrusted]
     if not hits:
         return ToolOutcome(False, "Nothing relevant in the knowledge base.")
     known = {hit.chunk_id for hit in context.hits}

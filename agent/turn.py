@@ -10,7 +10,6 @@ MAX_STEPS model calls, the last one without tools.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import re
@@ -40,6 +39,7 @@ from agent.tools import (
     tool_schemas,
     tools_for,
 )
+from agent.translation import TranslationFailed, searchable_question, translate
 from kb.retrieval import RELEVANT, Hit, Retriever, tokens
 from llm.client import AllModelsFailed, complete_with_fallbacks, explain
 from settings import Settings
@@ -108,8 +108,13 @@ class Agent:
         started = time.perf_counter()
         text = turn.text
         language = detect_language(text)
+        usage = Usage()
 
-        hits = [hit for hit in self.retriever.search(text, k=PASSAGES) if not hit.untrusted]
+        question, asked_in = searchable_question(
+            self.settings, text, language=language, readable=self.retriever.languages, usage=usage
+        )
+        found = self.retriever.search(question, k=PASSAGES, language=asked_in)
+        hits = [hit for hit in found if not hit.untrusted]
         retrieval_ms = (time.perf_counter() - started) * 1000
         context = TurnContext(
             orders=self.orders,
@@ -133,15 +138,14 @@ class Agent:
         faq = None if flags or tools else owner_answer(hits, language=language)
         asked_order = None if flags or faq or language != "en" else status_question(text)
         answer_type = AnswerType.FAQ if faq else AnswerType.GENERATED
-        usage = Usage()
         records: list[ToolCallRecord] = []
         reply, llm_error, model = "", None, None
         llm_started = time.perf_counter()
         try:
             if INSTRUCTIONS in flags:
-                reply = render("instructions_reply")
+                reply = render("instructions_reply", language=language)
             elif faq:
-                reply = render("faq_reply", answer=faq.answer)
+                reply = render("faq_reply", answer=faq.answer, language=language)
             elif asked_order and (status := _order_status(asked_order, context, records)):
                 reply, answer_type = status, AnswerType.ORDER_STATUS
             else:
@@ -161,13 +165,20 @@ class Agent:
 
         templated = answer_type != AnswerType.GENERATED
         reply, cited_ids = (reply, [faq.doc_id]) if faq else _strip_citations(reply)
+        # The owner reads the reply in their language, and so does the gate: its grounding
+        # compares words with passages written in the shop's language.
+        translation = None
+        if INSTRUCTIONS in flags:
+            translation = self._fixed("instructions_reply", language)
+        elif reply and not llm_error and not context.orders_unavailable:
+            translation = self._translated(reply, language, usage)
         by_id = {hit.doc_id: hit for hit in context.hits}
         invalid = [doc_id for doc_id in cited_ids if doc_id not in by_id]
         cited = [by_id[doc_id] for doc_id in cited_ids if doc_id in by_id]
         judge = partial(
             assess,
             message=text,
-            reply=reply,
+            reply=translation or reply,
             hits=context.hits,
             cited=cited,
             invalid_citations=invalid,
@@ -190,10 +201,11 @@ class Agent:
         # not the customer's message, whose words could argue with it; sharing the
         # drafting prompt's beginning, it costs a local model little more than the reply.
         if assessment.only_unsure and model is not None:
-            checking = prompts.checking(records, reply)
+            checking = prompts.checking(records, translation or reply)
             assessment = judge(self_check=self._self_check(checking, usage))
         if llm_error or context.orders_unavailable:
-            reply = render("fallback_reply")
+            reply = render("fallback_reply", language=language)
+            translation = self._fixed("fallback_reply", language)
 
         history = self.orders.history(requester_emails(context))
         value = customer_value(history, datetime.now(UTC).replace(tzinfo=None))
@@ -208,6 +220,7 @@ class Agent:
             ticket=context.ticket,
             priority=priority(text, flags, assessment.confidence, value),
             language=language,
+            translation=translation,
             usage=usage,
             latency_ms=Latency(
                 retrieval=round(retrieval_ms, 1),
@@ -217,6 +230,27 @@ class Agent:
             model=model,
             signals=assessment.signals,
         )
+
+    def _fixed(self, name: str, language: str) -> str | None:
+        """A fixed reply in the shop's language, for the owner, when the customer's differs."""
+        shop = self.settings.shop_language
+        return None if language == shop else render(name, language=shop)
+
+    def _translated(self, reply: str, language: str, usage: Usage) -> str | None:
+        """The reply in the shop's language; None when it is in it already or the
+        translation failed (the owner can ask again from the queue)."""
+        if language == self.settings.shop_language:
+            return None
+        try:
+            return translate(
+                self.settings,
+                reply,
+                source=language,
+                target=self.settings.shop_language,
+                usage=usage,
+            )
+        except TranslationFailed:
+            return None
 
     def _link_hosts(self, hits: list[Hit]) -> frozenset[str]:
         """Hosts an unreviewed reply may link to: configured, our own, the help centre's."""
@@ -270,7 +304,7 @@ class Agent:
                 max_tokens=200,
                 temperature=0,
             )
-            _add_usage(usage, response)
+            usage.add(response)
             message = response.choices[0].message
             calls = []
             for c in message.tool_calls or []:
@@ -320,7 +354,7 @@ class Agent:
         )
         if on_token is not None:
             response = _relay(response, on_token, model)
-        _add_usage(usage, response)
+        usage.add(response)
         return response.choices[0].message.content or "", model
 
     def _self_check(self, messages: list[dict], usage: Usage) -> float:
@@ -337,7 +371,7 @@ class Agent:
             )
         except AllModelsFailed:
             return 0.0
-        _add_usage(usage, response)
+        usage.add(response)
         return yes_probability(response.choices[0])
 
 
@@ -435,12 +469,3 @@ def _implied(reply: str, hits: list[Hit]) -> list[Hit]:
 def _citation(hit: Hit) -> Citation:
     snippet = hit.text if len(hit.text) <= 240 else hit.text[:240].rsplit(" ", 1)[0] + " …"
     return Citation(doc_id=hit.doc_id, title=hit.title, url=hit.url, snippet=snippet, kind=hit.kind)
-
-
-def _add_usage(usage: Usage, response) -> None:
-    if response.usage:
-        usage.prompt_tokens += response.usage.prompt_tokens or 0
-        usage.completion_tokens += response.usage.completion_tokens or 0
-    # Local and unknown models have no price: they cost nothing here.
-    with contextlib.suppress(Exception):
-        usage.cost_usd += float(litellm.completion_cost(completion_response=response) or 0.0)

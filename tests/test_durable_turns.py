@@ -33,6 +33,7 @@ class BrokenEmbedder:
 
     def __init__(self, retriever) -> None:
         self.embedder = retriever.embedder
+        self.languages = retriever.languages
 
     def search(self, *args, **kwargs):
         raise RuntimeError("the embedding model crashed")
