@@ -27,7 +27,7 @@ from desk.events import Events, conversation_key, events_for, turn_key
 from desk.jobs import JobQueue
 from desk.lookups import FailedLookups
 from desk.orders import order_source
-from desk.review import Action, review
+from desk.review import Action, review, translate_draft, translate_reply
 from kb.retrieval import Retriever
 from settings import Settings
 from store.conversations import authorized, start_conversation
@@ -265,6 +265,7 @@ class Desk:
                 ticket_id=row.ticket_id,
                 priority=row.priority,
                 language=row.language,
+                translation=row.translation,
                 usage=row.usage,
                 latency_ms=row.latency_ms,
                 signals=row.signals,
@@ -282,7 +283,10 @@ class Desk:
         action: Action,
         text: str | None = None,
         reason: str | None = None,
+        original: str | None = None,
     ) -> Review:
+        """Approve `text` (edited or not) or reject with `reason`; `original` is the operator's
+        own words in the shop's language when `text` is their translation."""
         decided = review(
             self.sessions,
             self.settings,
@@ -291,10 +295,20 @@ class Desk:
             action=action,
             text=text,
             reason=reason,
+            original=original,
             embedder=lambda: self.agent.retriever.embedder,
         )
         self.events.append(conversation_key(decided.conversation_id), {"draft_id": draft_id})
         return decided.review
+
+    def translate_draft(self, draft_id: int) -> str:
+        """The draft's reply in the shop's language, stored with it (for older drafts, and
+        drafts whose translation failed); raises TranslationFailed or NoSuchDraft."""
+        return translate_draft(self.sessions, self.settings, draft_id)
+
+    def translate_reply(self, draft_id: int, text: str) -> str:
+        """An operator's reply in the shop's language, translated for the draft's customer."""
+        return translate_reply(self.sessions, self.settings, draft_id, text)
 
 
 class TurnGaveUp(RuntimeError):

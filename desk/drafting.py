@@ -149,6 +149,7 @@ def record(session: Session, turn: Turn, draft: Draft) -> Draft:
         confidence=draft.confidence,
         priority=draft.priority,
         language=draft.language,
+        translation=draft.translation,
         reasons=[reason.model_dump(mode="json") for reason in draft.reasons],
         citations=[c.model_dump() for c in draft.citations],
         tool_calls=[t.model_dump(mode="json") for t in draft.tool_calls],

@@ -159,6 +159,8 @@ class Draft(Base):
     confidence: Mapped[float]
     priority: Mapped[float]
     language: Mapped[str] = mapped_column(String(8))
+    # The reply in the shop's language when the customer's differs: by the agent, or on demand.
+    translation: Mapped[str | None] = mapped_column(Text)
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     citations: Mapped[list] = mapped_column(JSON, default=list)
     tool_calls: Mapped[list] = mapped_column(JSON, default=list)
@@ -181,6 +183,8 @@ class Review(Base):
     operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
     action: Mapped[str] = mapped_column(String(10))
     text: Mapped[str | None] = mapped_column(Text)
+    # What the operator wrote in the shop's language, when `text` (sent) is its translation.
+    original: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     draft: Mapped[Draft] = relationship(back_populates="reviews")

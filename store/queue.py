@@ -64,8 +64,11 @@ def decide(
     action: str,
     text: str | None = None,
     reason: str | None = None,
+    original: str | None = None,
 ) -> Review:
     """Approve (with `text` when edited) or reject a pending draft; audited, committed once.
+
+    `original` is the operator's own text when `text` is its translation.
 
     The decision is one conditional update (only while the draft is still pending), so of
     two operators, or one double click, deciding the same draft exactly one wins; the other
@@ -93,6 +96,7 @@ def decide(
         action="edit" if edited else action,
         text=text.strip() if edited else None,
         reason=reason,
+        original=original,
     )
     session.add(review)
     audit(

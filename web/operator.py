@@ -4,10 +4,13 @@ Every page needs a login; every form carries a CSRF token (Flask-WTF checks each
 A login lasts `session_hours` from the moment it was made, and ends everywhere when the
 operator logs out or gets a new password (the operator's session_version goes up).
 The queue and the audit log are shown 50 rows a page (`?page=N`).
+The pages speak the shop's language (SUPPORT_SHOP_LANGUAGE: en or zh, else English), and
+show a draft in another language beside its translation into the shop's.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -20,11 +23,13 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
+from agent.translation import TranslationFailed
 from desk import Action, NoSuchDraft
 from store.models import AuditEntry, Conversation, Draft, Message, Operator, Ticket, utcnow
 from store.operators import LOGIN_FAILED_UNKNOWN, audit, audit_login, check_login, end_sessions
 from store.queue import AlreadyDecided, pending
 from web.limits import limiter
+from web.locale import Locale, locale_for
 from web.services import services
 
 operator = Blueprint("operator", __name__, url_prefix="/operator")
@@ -45,10 +50,35 @@ class Login(Form):
 
 class Approve(Form):
     text: str = Field(min_length=1, max_length=8000)
+    # What the operator wrote in the shop's language, when `text` is its translation.
+    original: str | None = Field(None, min_length=1, max_length=8000)
+
+
+class Compose(Form):
+    """A reply written in the shop's language, to be translated for the customer."""
+
+    original: str = Field(min_length=1, max_length=8000)
 
 
 class Reject(Form):
     reason: str = Field(min_length=3, max_length=500)
+
+
+def texts() -> Locale:
+    """The fixed texts of the pages in the shop's language."""
+    return locale_for(services().settings.shop_language)
+
+
+@operator.context_processor
+def _page_texts() -> dict:
+    return {"texts": texts(), "shop_language": services().settings.shop_language}
+
+
+@operator.app_template_filter("readable_json")
+def _readable_json(value: object) -> str:
+    # Not ASCII-escaped, so an operator's text in German or Chinese reads as written; the
+    # template escapes it for HTML like any other text.
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _form(model: type[Form]) -> Form | None:
@@ -56,9 +86,22 @@ def _form(model: type[Form]) -> Form | None:
     try:
         return model.model_validate(request.form.to_dict())
     except ValidationError as error:
-        first = error.errors()[0]
-        flash(f"{first['loc'][0]}: {first['msg']}", "error")
+        flash(_problem(error.errors()[0]), "error")
         return None
+
+
+def _problem(error: dict) -> str:
+    """One form error in the pages' language."""
+    words = texts()
+    field = words.word("field", str(error["loc"][0]) if error["loc"] else "")
+    limits = error.get("ctx", {})
+    if error["type"] == "missing" or limits.get("min_length") == 1:
+        return words.text("form.missing", field=field)
+    if error["type"] == "string_too_short":
+        return words.text("form.too_short", field=field, limit=limits["min_length"])
+    if error["type"] == "string_too_long":
+        return words.text("form.too_long", field=field, limit=limits["max_length"])
+    return words.text("form.invalid", field=field, message=error["msg"])
 
 
 def login_required(view: Callable) -> Callable:
@@ -131,7 +174,7 @@ def login():
             session["session_version"] = found.session_version
             session["logged_in_at"] = int(time.time())
             return redirect(_safe_next(request.args.get("next")))
-        flash("Wrong name or password.", "error")
+        flash(texts().text("login.wrong"), "error")
     return render_template("login.html"), 401 if request.method == "POST" else 200
 
 
@@ -195,9 +238,21 @@ def queue():
     return render_template("queue.html", rows=rows, page=page, sla=svc.settings.review_sla_minutes)
 
 
+@dataclass(frozen=True)
+class Composed:
+    """A reply the operator wrote in the shop's language, and its translation once made."""
+
+    original: str
+    translation: str | None = None
+
+
 @operator.get("/drafts/<int:draft_id>")
 @login_required
 def draft_page(draft_id: int):
+    return _draft_page(draft_id)
+
+
+def _draft_page(draft_id: int, composed: Composed | None = None):
     svc = services()
     with svc.sessions() as db:
         draft = db.get(Draft, draft_id) or abort(404)
@@ -217,27 +272,73 @@ def draft_page(draft_id: int):
         ticket=ticket,
         waited=waited,
         sla=svc.settings.review_sla_minutes,
+        composed=composed,
     )
+
+
+@operator.post("/drafts/<int:draft_id>/translate")
+@login_required
+def translate_draft(draft_id: int):
+    """Translate a draft that has no translation yet (older, or its translation failed)."""
+    try:
+        services().desk.translate_draft(draft_id)
+    except NoSuchDraft:
+        abort(404)
+    except TranslationFailed as error:
+        flash(texts().text("translation.failed", error=error), "error")
+    return redirect(url_for("operator.draft_page", draft_id=draft_id))
+
+
+@operator.post("/drafts/<int:draft_id>/translate-reply")
+@login_required
+def translate_reply(draft_id: int):
+    """The operator's reply in the shop's language beside its translation, to approve."""
+    form = _form(Compose)
+    if form is None:
+        return _draft_page(draft_id, Composed(request.form.get("original", "")))
+    try:
+        translation = services().desk.translate_reply(draft_id, form.original)
+    except NoSuchDraft:
+        abort(404)
+    except AlreadyDecided:
+        _flash_decided(draft_id)
+        return redirect(url_for("operator.draft_page", draft_id=draft_id))
+    except TranslationFailed as error:
+        # The page again with the operator's words in place: nothing typed is lost.
+        flash(texts().text("translation.failed", error=error), "error")
+        return _draft_page(draft_id, Composed(form.original))
+    return _draft_page(draft_id, Composed(form.original, translation))
 
 
 def _decide(draft_id: int, action: Action, form: Form) -> None:
     svc = services()
+    words = texts()
+    approved = form if isinstance(form, Approve) else None
     try:
         review = svc.desk.decide(
             draft_id,
             operator_id=g.operator.id,
             action=action,
-            text=form.text if isinstance(form, Approve) else None,
+            text=approved.text if approved else None,
             reason=form.reason if isinstance(form, Reject) else None,
+            original=approved.original if approved else None,
         )
     except NoSuchDraft:
         abort(404)
-    except AlreadyDecided as error:
-        flash(str(error), "error")
+    except AlreadyDecided:
+        _flash_decided(draft_id)
         return
     svc.metrics.decisions.labels(review.action).inc()
-    done = {"approve": "Approved and sent", "edit": "Edited and sent", "reject": "Rejected"}
-    flash(f"{done[review.action]}: draft {draft_id}.", "ok")
+    done = "translated" if review.original is not None else review.action
+    flash(words.text(f"flash.{done}", id=draft_id), "ok")
+
+
+def _flash_decided(draft_id: int) -> None:
+    """Someone decided the draft first: say how, in the pages' language."""
+    with services().sessions() as db:
+        status = db.scalar(select(Draft.status).where(Draft.id == draft_id))
+    words = texts()
+    flash(words.text("flash.decided", id=draft_id, status=words.word("status", status)), "error")
 
 
 DECISION_FORMS: dict[Action, type[Form]] = {Action.APPROVE: Approve, Action.REJECT: Reject}
