@@ -168,7 +168,15 @@ class Desk:
             if claim.attempts < self.settings.turn_attempts and not isinstance(error, TurnGaveUp):
                 drafting.release(self.sessions, turn_id, reason)
                 raise
-            stored = self._store(claim, drafting.failed(claim.input.text, reason, claim.attempts))
+            stored = self._store(
+                claim,
+                drafting.failed(
+                    claim.input.text,
+                    reason,
+                    claim.attempts,
+                    shop_language=self.settings.shop_language,
+                ),
+            )
         # Streamed only once the gate sent it, as stored: a draft for review is never shown.
         if stream and stored.decision == Decision.SEND:
             for piece in re.findall(r"\S+\s*", stored.reply):

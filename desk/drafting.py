@@ -185,22 +185,30 @@ def release(sessions: sessionmaker[Session], turn_id: int, error: str) -> None:
         )
 
 
-def holding(text: str, reason: Reason) -> Draft:
-    """A holding reply for a person to answer: a turn the assistant did not or could not draft."""
+def holding(text: str, reason: Reason, *, shop_language: str) -> Draft:
+    """A holding reply for a person to answer: a turn the assistant did not or could not draft.
+
+    It is written in the customer's language, with the owner's beside it."""
+    language = detect_language(text)
     return Draft(
         decision=Decision.REVIEW,
-        reply=render("fallback_reply"),
+        reply=render("fallback_reply", language=language),
+        translation=(
+            None if language == shop_language else render("fallback_reply", language=shop_language)
+        ),
         confidence=0.0,
         reasons=[reason],
         priority=priority(text, raised_flags(text), 0.0, 0.0),
-        language=detect_language(text),
+        language=language,
     )
 
 
-def failed(text: str, error: str, attempts: int) -> Draft:
+def failed(text: str, error: str, attempts: int, *, shop_language: str) -> Draft:
     """The draft of a turn that could not be drafted, with the last error."""
     reason = f"The assistant could not draft a reply ({attempts} attempts): {error}"
-    return holding(text, Reason(code=ReasonCode.TURN_FAILED, text=reason))
+    return holding(
+        text, Reason(code=ReasonCode.TURN_FAILED, text=reason), shop_language=shop_language
+    )
 
 
 def stale(sessions: sessionmaker[Session], *, received_before_seconds: float) -> list[int]:

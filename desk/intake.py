@@ -69,11 +69,11 @@ def receive(
         session.flush()
         busy = waiting >= settings.max_pending_turns
         if busy:
-            record(session, turn, _over_capacity(text, waiting))
+            record(session, turn, _over_capacity(text, waiting, settings.shop_language))
         return Receipt(conversation_id, message.id, turn.id, queued=not busy)
 
 
-def _over_capacity(text: str, waiting: int) -> Draft:
+def _over_capacity(text: str, waiting: int, shop_language: str) -> Draft:
     """An honest holding reply for review instead of a place at the end of a long line."""
     reason = f"{waiting} messages were already waiting for the assistant, so a person answers."
-    return holding(text, Reason(code=ReasonCode.CAPACITY, text=reason))
+    return holding(text, Reason(code=ReasonCode.CAPACITY, text=reason), shop_language=shop_language)
