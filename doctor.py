@@ -69,9 +69,12 @@ def _chroma(settings: Settings) -> str:
 
 
 def _embeddings(settings: Settings) -> str:
-    from kb.embeddings import Embedder
+    from kb.embeddings import Embedder, crosslingual_embedder
 
-    return f"{settings.embedding_model}, {Embedder(settings.embedding_model).dimension()} dims"
+    found = f"{settings.embedding_model}, {Embedder(settings.embedding_model).dimension()} dims"
+    if across := crosslingual_embedder(settings):
+        found += f"; across languages {across.model}, {across.dimension()} dims"
+    return found
 
 
 def _llm_text(settings: Settings) -> str:

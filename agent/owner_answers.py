@@ -30,7 +30,7 @@ def owner_answer(hits: list[Hit], *, language: str) -> Hit | None:
         top.kind == "faq"
         and top.by_question
         and top.answer
-        # Until replies are translated, only an FAQ in the customer's language.
+        # Sent word for word, so only an FAQ written in the customer's language.
         and top.language == language
         and top.score >= MATCH
         and top.score - runner_up >= MARGIN

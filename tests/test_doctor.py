@@ -35,6 +35,7 @@ def test_doctor_passes_on_the_local_setup_and_prints_json():
     assert all(check["ok"] for check in checks)
     by_name = {check["name"]: check for check in checks}
     assert "384 dims" in by_name["embeddings"]["detail"]
+    assert "across languages local/use-multilingual-v3, 512 dims" in by_name["embeddings"]["detail"]
     assert "lookup_order" in by_name["llm_tool_call"]["detail"]
     assert "SQLite queue" in by_name["jobs"]["detail"]
     assert "the imported snapshot" in by_name["orders"]["detail"]
