@@ -60,10 +60,13 @@ def _database(settings: Settings) -> str:
 
 
 def _chroma(settings: Settings) -> str:
+    from kb.index import KnowledgeBase
     from kb.store import chroma_client
 
     client = chroma_client(settings)
     client.heartbeat()
+    # Each collection holds the configured model's vectors, or this says what to run.
+    KnowledgeBase(settings, client).check()
     where = settings.chroma_url or f"embedded at {settings.data_dir / 'chroma'}"
     return f"{where}, {len(client.list_collections())} collections"
 

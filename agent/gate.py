@@ -107,8 +107,12 @@ def assess(
     llm_error: str | None = None,
     orders_unavailable: str | None = None,
     templated: bool = False,
+    translation: str | None = None,
 ) -> Assessment:
     """The decision on one draft; `link_hosts` are the hosts its links may point to.
+
+    `translation` is the reply in the shop's language, whose words grounding compares
+    with the passages'; every other check reads the reply the customer would get.
 
     `threshold`, when the owner fixed one, replaces the calibrated threshold; `self_check`
     is the model's probability that its sources back the reply, once it has been asked.
@@ -154,7 +158,7 @@ def assess(
         + " "
         + " ".join(json.dumps(call.result) for call in good_tools)
     )
-    grounded = 1.0 if templated else grounding(reply, evidence)
+    grounded = 1.0 if templated else grounding(translation or reply, evidence)
     confidence = 0.4 * retrieval + 0.6 * grounded
     signals = Signals(
         top_score=round(top, 4),

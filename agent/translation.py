@@ -9,6 +9,8 @@ from agent.prompts import render
 from llm.client import AllModelsFailed, complete_with_fallbacks
 from settings import Settings
 
+MAX_TOKENS = 2048
+
 
 class TranslationFailed(Exception):
     """No model could translate the text; the message says why, in one line."""
@@ -33,17 +35,27 @@ def translate(
             settings,
             messages=[{"role": "user", "content": prompt}],
             temperature=0,
-            # A translation runs about as long as its text; tokens are shorter than words.
-            max_tokens=max(64, len(text) // 2),
+            # Room for the longest way round: one Chinese character can take three
+            # English tokens, and a cut translation is worse than none.
+            max_tokens=min(MAX_TOKENS, 64 + 3 * len(text)),
         )
     except AllModelsFailed as error:
         raise TranslationFailed(f"the translation failed: {error}") from None
     if usage is not None:
         usage.add(response)
-    translated = (response.choices[0].message.content or "").strip()
+    choice = response.choices[0]
+    translated = (choice.message.content or "").strip()
     if not translated:
         raise TranslationFailed("the translation failed: the model returned nothing")
+    if choice.finish_reason == "length":
+        raise TranslationFailed("the translation failed: the model stopped before the end")
     return translated
+
+
+def for_owner(name: str, language: str, shop_language: str) -> str | None:
+    """A fixed reply (prompts/<name>.j2) in the shop's language when the customer's is
+    another: no model is needed to tell the owner what it says."""
+    return None if language == shop_language else render(name, language=shop_language)
 
 
 def searchable_question(

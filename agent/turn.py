@@ -39,7 +39,7 @@ from agent.tools import (
     tool_schemas,
     tools_for,
 )
-from agent.translation import TranslationFailed, searchable_question, translate
+from agent.translation import TranslationFailed, for_owner, searchable_question, translate
 from kb.retrieval import RELEVANT, Hit, Retriever, tokens
 from llm.client import AllModelsFailed, complete_with_fallbacks, explain
 from settings import Settings
@@ -169,7 +169,7 @@ class Agent:
         # compares words with passages written in the shop's language.
         translation = None
         if INSTRUCTIONS in flags:
-            translation = self._fixed("instructions_reply", language)
+            translation = for_owner("instructions_reply", language, self.settings.shop_language)
         elif reply and not llm_error and not context.orders_unavailable:
             translation = self._translated(reply, language, usage)
         by_id = {hit.doc_id: hit for hit in context.hits}
@@ -178,7 +178,8 @@ class Agent:
         judge = partial(
             assess,
             message=text,
-            reply=translation or reply,
+            reply=reply,
+            translation=translation,
             hits=context.hits,
             cited=cited,
             invalid_citations=invalid,
@@ -205,7 +206,7 @@ class Agent:
             assessment = judge(self_check=self._self_check(checking, usage))
         if llm_error or context.orders_unavailable:
             reply = render("fallback_reply", language=language)
-            translation = self._fixed("fallback_reply", language)
+            translation = for_owner("fallback_reply", language, self.settings.shop_language)
 
         history = self.orders.history(requester_emails(context))
         value = customer_value(history, datetime.now(UTC).replace(tzinfo=None))
@@ -230,11 +231,6 @@ class Agent:
             model=model,
             signals=assessment.signals,
         )
-
-    def _fixed(self, name: str, language: str) -> str | None:
-        """A fixed reply in the shop's language, for the owner, when the customer's differs."""
-        shop = self.settings.shop_language
-        return None if language == shop else render(name, language=shop)
 
     def _translated(self, reply: str, language: str, usage: Usage) -> str | None:
         """The reply in the shop's language; None when it is in it already or the

@@ -22,6 +22,7 @@ from agent.gate import priority
 from agent.language import detect_language
 from agent.policy import raised_flags
 from agent.prompts import render
+from agent.translation import for_owner
 from agent.turn import HISTORY, Said, TurnInput
 from store.models import (
     Author,
@@ -193,9 +194,7 @@ def holding(text: str, reason: Reason, *, shop_language: str) -> Draft:
     return Draft(
         decision=Decision.REVIEW,
         reply=render("fallback_reply", language=language),
-        translation=(
-            None if language == shop_language else render("fallback_reply", language=shop_language)
-        ),
+        translation=for_owner("fallback_reply", language, shop_language),
         confidence=0.0,
         reasons=[reason],
         priority=priority(text, raised_flags(text), 0.0, 0.0),

@@ -107,21 +107,16 @@ def sync(
             batch = pending[start : start + BATCH]
             texts = [piece.matched_text for _, piece in batch]
             vectors = embedder.embed(texts)
-            # Without a cross-lingual model, a twin vector per chunk that nobody stores.
-            twins = crosslingual.embed(texts) if crosslingual else vectors
+            twins = crosslingual.embed(texts) if crosslingual else None
             for collection in {name for name, _ in batch}:
-                rows = [
-                    (p, v, t)
-                    for (n, p), v, t in zip(batch, vectors, twins, strict=True)
-                    if n == collection
-                ]
+                rows = [i for i, (name, _) in enumerate(batch) if name == collection]
                 kb.upsert(
                     collection,
-                    ids=[p.chunk_id for p, _, _ in rows],
-                    texts=[p.text for p, _, _ in rows],
-                    metadatas=[p.metadata for p, _, _ in rows],
-                    embeddings=[v for _, v, _ in rows],
-                    crosslingual=[t for _, _, t in rows] if crosslingual else None,
+                    ids=[batch[i][1].chunk_id for i in rows],
+                    texts=[batch[i][1].text for i in rows],
+                    metadatas=[batch[i][1].metadata for i in rows],
+                    embeddings=[vectors[i] for i in rows],
+                    crosslingual=[twins[i] for i in rows] if twins else None,
                 )
             bar.update(len(batch))
     for collection, ids in stale.items():

@@ -33,6 +33,11 @@ TWIN = "_xl"
 _FRESH = "_reindex"
 
 
+def matched_text(text: str, metadata: dict) -> str:
+    """What search compares a question with: a question entry's own words, else the text."""
+    return metadata.get("match") or text
+
+
 def twin(name: str) -> str:
     return name + TWIN
 
@@ -126,16 +131,19 @@ class KnowledgeBase:
         """Embed every chunk again, each collection with the embedder of its model (by
         model name); returns how many chunks.
 
-        The new vectors go into collections of their own, which replace the old ones only
-        when complete: an interrupted re-index leaves the old index working.
+        The new vectors go into fresh collections, swapped in only when all are full: an
+        interrupted filling leaves the old index answering. Each collection records its
+        model, so one stopped in the middle of the swap says so (IndexMismatch) until
+        the re-index is run again; it never answers with vectors of two models.
         """
+        self._finish_interrupted()
+        targets = [*self.models]
         done = 0
         for name in (ARTICLES, TICKETS):
-            self._finish_interrupted(name)
             old = self.client.get_or_create_collection(name, embedding_function=None)
             ids, texts, metas = self._read(old, ["documents", "metadatas"])
-            matched = [m.get("match") or t for t, m in zip(texts, metas, strict=True)]
-            for target in [name, twin(name)] if self.crosslingual else [name]:
+            matched = [matched_text(t, m) for t, m in zip(texts, metas, strict=True)]
+            for target in (t for t in targets if main_of(t) == name):
                 model = self.models[target]
                 fresh = self.client.create_collection(
                     target + _FRESH,
@@ -152,29 +160,35 @@ class KnowledgeBase:
                     )
                     if on_batch:
                         on_batch(len(matched[part]))
-            for target in [name, twin(name)]:
-                if target in self._names():
-                    self.client.delete_collection(target)
-                if target + _FRESH in self._names():
-                    self.client.get_collection(target + _FRESH).modify(name=target)
             done += len(ids)
-        self._collections.clear()
+        present = self._names()
+        for target in {*targets, twin(ARTICLES), twin(TICKETS)}:
+            if target in present:  # (a twin no longer configured goes too)
+                self.client.delete_collection(target)
+            if target in targets:
+                self.client.get_collection(target + _FRESH).modify(name=target)
+        self.forget()
         return done
+
+    def forget(self) -> None:
+        """Open the collections again on next use (a re-index replaced them)."""
+        self._collections.clear()
 
     def _names(self) -> set[str]:
         return {collection.name for collection in self.client.list_collections()}
 
-    def _finish_interrupted(self, name: str) -> None:
-        """Clear what an interrupted re-index left: fresh collections still being filled
-        (the old one is there) or finished ones not yet swapped in (it is gone)."""
+    def _finish_interrupted(self) -> None:
+        """Clear what an interrupted re-index left: a fresh collection whose target is gone
+        was being swapped in (it is complete), any other was still being filled."""
         present = self._names()
-        for target in [name, twin(name)]:
-            if target + _FRESH not in present:
+        for name in present:
+            if not name.endswith(_FRESH):
                 continue
-            if name in present:
-                self.client.delete_collection(target + _FRESH)
+            target = name.removesuffix(_FRESH)
+            if target in present:
+                self.client.delete_collection(name)
             else:
-                self.client.get_collection(target + _FRESH).modify(name=target)
+                self.client.get_collection(name).modify(name=target)
 
     @staticmethod
     def _read(

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from kb.embeddings import Embedder, crosslingual_embedder
-from kb.index import ARTICLES, TICKETS, KnowledgeBase, twin
+from kb.index import ARTICLES, TICKETS, KnowledgeBase, matched_text, twin
 from settings import Settings
 
 # Below this cosine similarity nothing in the knowledge base is about the question.
@@ -171,13 +171,13 @@ class Retriever:
         with self._lock:
             if version != self._version:
                 self._lexical.clear()
+                # A re-index replaced the collections themselves: open them again.
+                self.kb.forget()
                 self._version = version
             for name in names:
                 if name not in self._lexical:
                     ids, texts, metas = self.kb.all_chunks(name)
-                    matched = [
-                        meta.get("match") or text for text, meta in zip(texts, metas, strict=True)
-                    ]
+                    matched = [matched_text(t, m) for t, m in zip(texts, metas, strict=True)]
                     self._lexical[name] = _Lexical(ids, texts, metas, Bm25(matched))
             return {name: self._lexical[name] for name in names}
 
@@ -186,14 +186,20 @@ class Retriever:
         """Languages a question can be asked in to find passages in another; None when
         the main model is a hosted one (the owner chose it and knows)."""
         main = self.embedder.languages
-        if main is None:
-            return None
-        return main | (self.crosslingual.languages or frozenset()) if self.crosslingual else main
+        if main is None or self.crosslingual is None:
+            return main
+        across = self.crosslingual.languages
+        return None if across is None else main | across
 
     def _reads_across(self, language: str) -> bool:
-        """Whether a question in `language` needs the cross-lingual model's vectors."""
+        """Whether a question in `language` needs the cross-lingual model's vectors: the
+        main model cannot read it, or cannot read the shop's own language."""
         main = self.embedder.languages
-        return self.crosslingual is not None and main is not None and language not in main
+        return (
+            self.crosslingual is not None
+            and main is not None
+            and not {language, self.settings.shop_language} <= main
+        )
 
     def search(
         self,

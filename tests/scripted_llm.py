@@ -2,9 +2,10 @@
 
     script("scripted/a", [call("lookup_order", order_id="KC-10001"), "Your order shipped."])
 
-Each completion pops the next step: a string becomes a text reply, a `call(...)`
-a tool call, an exception is raised (to simulate a failing provider), and a function
-is called for the reply (to act while the model "thinks").
+Each completion pops the next step: a string becomes a text reply (`truncated(...)` one
+cut off by the token limit), a `call(...)` a tool call, an exception is raised (to
+simulate a failing provider), and a function is called for the reply (to act while the
+model "thinks").
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ seen_tools: dict[str, list] = defaultdict(list)
 
 def call(name: str, **arguments) -> dict:
     return {"name": name, "arguments": arguments}
+
+
+class truncated(str):  # noqa: N801 (a step, written like call(...))
+    """A text reply the model stopped at its token limit (finish_reason "length")."""
 
 
 def script(model: str, steps: list) -> None:
@@ -63,7 +68,8 @@ class ScriptedLLM(CustomLLM):
             )
             finish = "tool_calls"
         else:
-            message, finish = Message(content=step), "stop"
+            finish = "length" if isinstance(step, truncated) else "stop"
+            message = Message(content=str(step))
         model_response.choices[0].message = message
         model_response.choices[0].finish_reason = finish
         model_response.model = f"scripted/{model}"

@@ -10,7 +10,7 @@ from desk import Desk
 from kb.retrieval import Retriever
 from tests import scripted_llm
 from tests.conftest import shop_settings
-from tests.scripted_llm import script, seen_messages, server_error
+from tests.scripted_llm import script, seen_messages, server_error, truncated
 
 GERMAN_REPLY = (
     "Der Standardversand innerhalb der USA kostet 5,95 $ und ist ab 60 $ Bestellwert "
@@ -88,3 +88,18 @@ def test_an_instruction_in_korean_gets_the_fixed_refusal_in_korean(desk):
     assert draft.reply.startswith("메시지 감사합니다")
     assert draft.translation.startswith("Thanks for your message. I can help")
     assert scripted_llm.calls["main"] == 0  # the model never writes to such a message
+
+
+def test_a_foreign_reply_that_only_echoes_the_question_is_held(desk):
+    question = "Wie viel kostet der Versand nach Island mit DHL Express?"
+    script("scripted/main", [question, ENGLISH, "YES"])
+    draft = desk().ask(question)
+    assert draft.decision == "review"
+    assert draft.has_reason(ReasonCode.ECHO)
+
+
+def test_a_translation_cut_off_by_the_token_limit_is_not_used(desk):
+    script("scripted/main", [GERMAN_REPLY, truncated(ENGLISH[:40]), "YES"])
+    draft = desk().ask("Wie viel kostet der Versand?")
+    assert draft.translation is None
+    assert draft.decision == "review"

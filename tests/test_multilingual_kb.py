@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ingestion.sync import reindex_all, sync
+from kb import index
 from kb.embeddings import Embedder
 from kb.index import IndexMismatch, KnowledgeBase
 from kb.retrieval import Bm25, Retriever, tokens
@@ -97,9 +98,10 @@ class DiesMidway(Embedder):
         return super().embed(texts, batch_size)
 
 
-def test_an_interrupted_reindex_leaves_the_old_index_answering(tmp_path):
+def test_an_interrupted_reindex_leaves_the_old_index_answering(tmp_path, monkeypatch):
     settings = Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR)
     sync([write_jsonl(tmp_path / "faqs.jsonl", FAQS)], settings)
+    monkeypatch.setattr(index, "_BATCH", 2)
     kb = KnowledgeBase(settings)
     with pytest.raises(RuntimeError, match="killed"):
         kb.reindex({MAIN: DiesMidway(MAIN), ACROSS: DiesMidway(ACROSS)})
@@ -119,3 +121,52 @@ def test_a_sync_with_another_model_than_the_index_is_refused(tmp_path):
     sync([faqs], settings)
     with pytest.raises(IndexMismatch, match="--reindex"):
         sync([faqs], settings, embedder=Embedder(ACROSS))
+
+
+def test_a_reindex_stopped_in_the_middle_of_the_swap_is_said_and_finished_next_time(
+    tmp_path, monkeypatch
+):
+    settings = Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR)
+    sync([write_jsonl(tmp_path / "faqs.jsonl", FAQS)], settings)
+    retriever = Retriever(settings)  # a running server's, holding the old collections
+    assert retriever.search("paypal", k=1)[0].doc_id == "faq-b"
+    kb = KnowledgeBase(settings)
+    real_delete, deleted = kb.client.delete_collection, []
+
+    def dies_after_one(name):
+        if deleted:
+            raise RuntimeError("killed")
+        deleted.append(name)
+        real_delete(name)
+
+    monkeypatch.setattr(kb.client, "delete_collection", dies_after_one)
+    with pytest.raises(RuntimeError, match="killed"):
+        kb.reindex({MAIN: Embedder(MAIN), ACROSS: Embedder(ACROSS)})
+    monkeypatch.undo()
+
+    reindex_all(settings, progress=False)
+    # The running server's retriever opens the new collections when the index changed.
+    assert retriever.search("paypal", k=1)[0].doc_id == "faq-b"
+    assert retriever.search("Kann ich mit PayPal zahlen?", k=1, language="de")[0].doc_id == "faq-b"
+
+
+def test_a_german_shop_searches_english_questions_across_languages(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR, shop_language="de")
+    german = [
+        {"id": "faq-paypal", "question": "Kann ich mit PayPal bezahlen?", "answer": "Ja."},
+        {"id": "faq-island", "question": "Liefert ihr nach Island?", "answer": "Ja, mit DHL."},
+        {"id": "faq-gutschein", "question": "Verfallen Gutscheine?", "answer": "Nein."},
+    ]
+    sync([write_jsonl(tmp_path / "faqs.jsonl", german)], settings)
+    hits = Retriever(settings).search("Do you ship to Iceland?", k=1, language="en")
+    assert hits[0].doc_id == "faq-island"
+
+
+def test_doctor_says_when_the_index_needs_a_reindex(tmp_path, monkeypatch):
+    faqs = write_jsonl(tmp_path / "faqs.jsonl", FAQS)
+    monkeypatch.setenv("SUPPORT_CROSSLINGUAL_EMBEDDING_MODEL", "")
+    assert run_cli("ingest", str(faqs)).returncode == 0
+    monkeypatch.delenv("SUPPORT_CROSSLINGUAL_EMBEDDING_MODEL")
+    checks = json.loads(run_cli("doctor", "--json").stdout)["checks"]
+    chroma = next(check for check in checks if check["name"] == "chroma")
+    assert not chroma["ok"] and "ingest --reindex" in chroma["detail"]

@@ -23,8 +23,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
-from agent.translation import TranslationFailed
-from desk import Action, NoSuchDraft
+from desk import Action, NoSuchDraft, TranslationFailed
 from store.models import AuditEntry, Conversation, Draft, Message, Operator, Ticket, utcnow
 from store.operators import LOGIN_FAILED_UNKNOWN, audit, audit_login, check_login, end_sessions
 from store.queue import AlreadyDecided, pending
