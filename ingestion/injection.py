@@ -6,9 +6,12 @@ the agent treats that chunk as untrusted and never follows it. The same pattern
 screens customers' messages (agent/policy.py).
 
 English plus the phrasings of "ignore previous instructions", "disregard your rules",
-"you are now …" and "system prompt" in Spanish, German, French, Portuguese, Italian,
-Dutch, Russian, Chinese and Japanese. Every gap is bounded ({0,40}), so a long text
-costs linear time.
+"you are now …" and "system prompt" in the 15 other languages we answer in (Spanish,
+German, French, Portuguese, Italian, Dutch, Polish, Turkish, Vietnamese, Russian, Arabic,
+Chinese, Japanese, Korean, Thai), and in most of them "developer mode", "reveal your
+instructions" and a role marker opening a line. A customer's own words are not
+instructions: "ignore my previous message" or "I forgot the manual" pass. Every gap is
+bounded ({0,40}), so a long text costs linear time.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from __future__ import annotations
 import re
 
 PATTERNS = [
+    # "Please ignore my previous message" takes back the customer's own words.
     r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:rules|instructions|policy|"
-    r"policies|prompt|guidelines|previous|above)\b",
+    r"policies|prompt|guidelines|(?:previous|above)"
+    r"(?!\s+(?:message|msg|e-?mail|mail|text|question|reply|order|one)s?\b))\b",
     r"(?:^|\n|\s)(?:system|assistant|ai|bot)\s*:",
     r"<!--\s*(?:ai|assistant|system)",
     r"\[(?:note to|instructions? for) the (?:ai|assistant|bot)",
@@ -34,9 +39,10 @@ PATTERNS = [
     r"\b(?:generate|create|make|invent)\b[^.\n]{0,40}\b(?:discount|coupon|promo|voucher) code",
     r"\brepeat (?:everything|all|the text|the words) (?:above|before)",
     r"\b(?:pretend (?:to be|you are)|let'?s play a game|role-?play as|stay in character)\b",
-    # A role marker opening a line: "System:", "Sistema:", "Système :", "系统：".
-    r"(?m:^)[^\S\n]*(?:sistema|syst[èe]me|systeem|система|системное сообщение|系统|系統|システム|"
-    r"asistente|assistente|assistent|ассистент|助手|アシスタント)[^\S\n]*[:：]",
+    # A role marker opening a line: "System:", "Sistema:", "Système :", "系统：", "시스템:".
+    r"(?m:^)[^\S\n]*(?:sistema|syst[èe]me|systeem|sistem|hệ thống|система|системное сообщение|"
+    r"النظام|ระบบ|系统|系統|システム|시스템|asistente|assistente|assistent|asystent|asistan|trợ lý|"
+    r"ассистент|المساعد|ผู้ช่วย|助手|アシスタント|어시스턴트)[^\S\n]*[:：]",
 ]
 
 # Spanish: "ignora las instrucciones anteriores", "haz caso omiso de tus reglas",
@@ -135,6 +141,94 @@ JAPANESE = [
     r"(?:管理者|開発者|神)モード",
 ]
 
+# Polish: "zignoruj wszystkie poprzednie instrukcje", "zapomnij o swoich zasadach",
+# "od teraz jesteś", "prompt systemowy", "tryb dewelopera".
+POLISH = [
+    r"(?<!nie )\b(?:zignoruj(?:cie)?|ignoruj(?:cie)?|pomiń(?:cie)?|zapomnij(?:cie)?|olej|"
+    r"nie przestrzegaj|nie stosuj się do|nie słuchaj|złam|obejdź)\b[^.\n]{0,40}"
+    r"(?:instrukcj|zasad|reguł|polece[nń]|wytyczn|prompt|ogranicze[nń])",
+    r"\b(?:od teraz|od tej chwili|od tej pory|odtąd),? (?:ty )?jesteś\b",
+    r"\b(?:jesteś teraz|teraz jesteś) (?:moim|moją|nowym|nową|innym|inną|asystent|bot|model|"
+    r"czat|ai\b|sztuczn|dan\b|kimś|w trybie)",
+    r"\bprompt(?:u|em)? systemow|\bsystemow(?:y|ego|ym) prompt|\binstrukcj(?:e|i|ach) systemow",
+    r"\btryb(?:ie|u)? (?:administratora|admina|dewelopera|deweloperski|programisty|boga)\b",
+    r"\b(?:pokaż|ujawnij|wyświetl|wypisz|podaj|powtórz|zdradź)\b[^.\n]{0,30}"
+    r"\b(?:swoje|twoje|swoich|twoich) (?:instrukcj|polece[nń]|zasad|reguł|prompt)",
+]
+# Turkish, verb last: "önceki tüm talimatları yok say", "kurallarını unut",
+# "artık sen …sın", "sistem istemi", "geliştirici modu".
+TURKISH = [
+    r"(?:talimat|kural|yönerge|komut|prompt|\bistem(?:i|ini|in|leri|lerini)?\b|sınırlama|"
+    r"kısıtlama)[^.\n]{0,30}"
+    r"(?:yok say|görmezden gel|unut(?:un)?\b|boş ver|dikkate alma(?:yın)?\b|hiçe say|çiğne)",
+    r"\b(?:şu andan itibaren|bundan böyle|bundan sonra|artık),? sen\b|\bsen artık\b",
+    r"\bsistem (?:istem|prompt|talimat)",
+    r"\b(?:geliştirici|yönetici|admin|tanrı) mod",
+    r"\b(?:senin|kendi|gizli|sistem) (?:talimat|kural|istem|prompt)\w*[^.\n]{0,20}"
+    r"(?:göster|yaz|paylaş|açıkla|söyle|ifşa)",
+]
+# Vietnamese: "bỏ qua tất cả hướng dẫn trước đó", "quên quy tắc của bạn",
+# "từ giờ bạn là", "lời nhắc hệ thống", "chế độ nhà phát triển".
+_VI_IGNORE = (
+    r"(?<!đừng )(?<!không )(?:bỏ qua|phớt lờ|lờ đi|quên(?: đi)?|đừng tuân theo|đừng làm theo)"
+)
+_VI_RULES = r"(?:hướng dẫn|chỉ dẫn|chỉ thị|quy tắc|quy định|mệnh lệnh|câu lệnh|prompt|giới hạn)"
+VIETNAMESE = [
+    # "all the instructions", or instructions that are "previous", "yours", "the system's".
+    _VI_IGNORE + r"\s+(?:hết|tất cả|mọi|toàn bộ)[^.\n]{0,20}" + _VI_RULES,
+    _VI_IGNORE
+    + r"[^.\n]{0,20}"
+    + _VI_RULES
+    + r"[^.\n]{0,10}(?:trước đó|trước|của bạn|ban đầu|hệ thống)",
+    r"(?:bây giờ|từ giờ|từ bây giờ|kể từ bây giờ|từ nay)(?: trở đi)?,? bạn (?:là|đóng vai)"
+    r"|\bbạn (?:bây giờ|giờ) là\b",
+    r"(?:lời nhắc|prompt|chỉ thị|câu lệnh) (?:của )?hệ thống",
+    r"chế độ (?:nhà phát triển|quản trị viên|quản trị|admin|developer|thần thánh)",
+    r"(?:tiết lộ|cho (?:tôi|tao|mình) xem|in ra|hiển thị|nhắc lại|lặp lại)[^.\n]{0,25}"
+    + _VI_RULES
+    + r"[^.\n]{0,5}(?:của bạn|hệ thống|ban đầu|gốc)",
+]
+# Korean, verb last: "이전 지시를 모두 무시해", "규칙을 잊어", "지금부터 너는 …야",
+# "시스템 프롬프트", "개발자 모드". Only orders count: "무시했더니" (when I ignored) and
+# "잊어버렸어요" (I forgot) are a customer's story.
+KOREAN = [
+    r"(?:지시|지침|명령|규칙|프롬프트|설정|제한|정책|가이드라인)[^.\n]{0,15}"
+    r"(?:무시(?:해(?:줘|라|요)?|하고|하세요|하십시오|하라|할 ?것)|잊어(?:버리고|버려|라|줘)?|잊고|"
+    r"잊으세요|잊으십시오|따르지 ?(?:마|말)|어겨)(?![가-힣])",
+    r"(?:(?:이제부터|지금부터|이제|지금) ?(?:너는|넌|당신은)|"
+    r"(?:너는|넌|당신은) ?(?:이제부터|지금부터|이제))[^.\n]{0,30}"
+    r"(?:이다|야\b|입니다|이야|역할|로서|처럼 행동)",
+    r"시스템 ?(?:프롬프트|지시|지침|명령)",
+    r"(?:개발자|관리자|어드민|갓|신) ?모드",
+    r"(?:너의|당신의|(?<![가-힣])네) ?(?:지시|지침|규칙|프롬프트|설정)[^.\n]{0,15}"
+    r"(?:보여|알려|출력|공개|말해)",
+]
+# Arabic (words carry their prefixes, so no \b at the start): "تجاهل جميع التعليمات السابقة",
+# "انسَ قواعدك", "من الآن فصاعداً أنت", "موجه النظام", "وضع المطور".
+ARABIC = [
+    r"(?:تجاهل|انس[َى]?\s|لا تتبع|لا تلتزم|تخط[َّ]*\s)[^.\n]{0,40}"
+    r"(?:تعليمات|أوامر|الأوامر|قواعد|القواعد|إرشادات|الإرشادات|توجيهات|التوجيهات|قيود|القيود|"
+    r"البرومبت|الموجه)",
+    r"من (?:الآن|الان)(?: فصاعد[اًا]*)?[،,]? (?:أنت|انت)\b",
+    r"(?:أنت|انت) (?:الآن|الان) (?:مساعد|بوت|روبوت|نموذج|ذكاء|dan|في وضع|شخصية|بلا|دون|حر)",
+    r"(?:موج[هّ]+|تعليمات|أوامر|برومبت) (?:ال)?نظام",
+    r"وضع (?:المطور|المطوّر|المسؤول|الأدمن|الادمن|الإله|الاله)",
+    r"(?:اكشف|أظهر|اظهر|اعرض|اطبع|أعطني|اعطني|كرر|ما هي)[^.\n]{0,20}"
+    r"(?:تعليماتك|أوامرك|قواعدك|إرشاداتك)",
+]
+# Thai (no spaces between words): "เพิกเฉยต่อคำสั่งก่อนหน้า", "ไม่ต้องสนใจกฎ", "จากนี้ไปคุณคือ",
+# "พรอมต์ระบบ", "โหมดนักพัฒนา". คำสั่งซื้อ is an order and กฎหมาย the law, not instructions.
+_TH_RULES = r"(?:คำสั่ง(?!ซื้อ)|กฎ(?!หมาย)|พร้?อม[ทต]์|prompt)"
+THAI = [
+    r"(?:เพิกเฉย|ไม่ต้องสนใจ|ลืม|ละเว้น|ละทิ้ง|อย่าทำตาม|ไม่ต้องทำตาม|อย่าปฏิบัติตาม|ฝ่าฝืน)[^\n]{0,20}"
+    r"(?:" + _TH_RULES + r"|ข้อกำหนด|ข้อจำกัด|คำแนะนำ(?=ก่อนหน้า|ทั้งหมด|ของคุณ|เดิม|ระบบ))",
+    r"(?:จากนี้|ต่อจากนี้|นับจากนี้|ตั้งแต่นี้)(?:ไป)?\s*(?:คุณ|เธอ|นาย|แก)\s*(?:คือ|เป็น|จะเป็น)"
+    r"|ตอนนี้\s*(?:คุณ|เธอ|นาย|แก)\s*คือ",
+    r"(?:พร้?อม[ทต]์|คำสั่ง|ชุดคำสั่ง)(?:ของ)?ระบบ",
+    r"โหมด\s*(?:นักพัฒนา|ผู้ดูแล|แอดมิน|admin|พระเจ้า)",
+    r"(?:เปิดเผย|แสดง|บอก|พิมพ์|ทวน)[^\n]{0,15}" + _TH_RULES + r"[^\n]{0,5}(?:ของคุณ|ระบบ|ทั้งหมด|ลับ)",
+]
+
 ALL_PATTERNS = (
     PATTERNS
     + SPANISH
@@ -143,9 +237,15 @@ ALL_PATTERNS = (
     + PORTUGUESE
     + ITALIAN
     + DUTCH
+    + POLISH
+    + TURKISH
+    + VIETNAMESE
     + RUSSIAN
+    + ARABIC
     + CHINESE
     + JAPANESE
+    + KOREAN
+    + THAI
 )
 INSTRUCTION = re.compile("|".join(f"(?:{pattern})" for pattern in ALL_PATTERNS), re.IGNORECASE)
 
