@@ -2,6 +2,10 @@
 
 Suites: a file's name (`retrieval`, `answers`, `tools`, `routing`, `safety`), `full` (every
 file) and `smoke` (the cases marked `"smoke": true`, for every CI run).
+
+A case in another language may be the translation of an English case of its file
+(`translation_of`): the same conversation and expectations, asked in that language, so
+the report can set each language against the very same English cases.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class Case(BaseModel):
     expected_decision: Literal["send", "review"] | None = None
     forbidden: list[str] = []
     language: str = "en"
+    # The id of the English case this one translates (same file).
+    translation_of: str | None = None
     tags: list[str] = []
     smoke: bool = False
     # Set by the loader: the file the case came from.
@@ -67,7 +73,7 @@ def suite_names(folder: Path = DATASETS) -> list[str]:
 
 
 def load_file(path: Path) -> list[Case]:
-    cases = []
+    numbered: list[tuple[int, Case]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -75,10 +81,39 @@ def load_file(path: Path) -> list[Case]:
             data = json.loads(line)
             if not isinstance(data, dict):
                 raise ValueError("expected a JSON object")
-            cases.append(Case.model_validate({**data, "suite": path.stem}))
+            numbered.append((number, Case.model_validate({**data, "suite": path.stem})))
         except (json.JSONDecodeError, ValueError) as error:
             raise DatasetError(f"{path}:{number}: {_first_problem(error)}") from None
-    return cases
+    by_id = {case.id: case for _, case in numbered}
+    for number, case in numbered:
+        if case.translation_of is not None:
+            problem = _translation_problem(case, by_id.get(case.translation_of))
+            if problem:
+                raise DatasetError(f"{path}:{number}: translation_of: {problem}")
+    return [case for _, case in numbered]
+
+
+def _translation_problem(case: Case, original: Case | None) -> str | None:
+    """Why `case` cannot count as a translation of `original`: parity needs the same case.
+
+    Its reference documents and forbidden strings may add the language's own (a localized
+    FAQ, the phrase a leak would use in that language); nothing else may differ.
+    """
+    if original is None:
+        return f"no case {case.translation_of!r} in this file"
+    if original.language != "en" or original.translation_of is not None:
+        return f"{original.id!r} is not an English original"
+    if case.language == "en":
+        return "a translation needs a language other than en"
+    for field in ("email", "expected_decision", "expected_tools"):
+        if getattr(case, field) != getattr(original, field):
+            return f"{field} differs from {original.id!r}"
+    if len(case.turns) != len(original.turns):
+        return f"{len(case.turns)} turns where {original.id!r} has {len(original.turns)}"
+    for field in ("reference_doc_ids", "forbidden"):
+        if not set(getattr(original, field)) <= set(getattr(case, field)):
+            return f"{field} leaves out some of {original.id!r}'s"
+    return None
 
 
 def load_suite(name: str, folder: Path = DATASETS) -> list[Case]:

@@ -1,7 +1,8 @@
 """Our own metrics: retrieval ranks, citation validity, routing, safety, latency and cost.
 
-Per-case helpers take plain values; `summarize` turns a run's case results into the
-suite's figures, named `group.metric` (the names gates and baselines use).
+Per-case helpers take plain values; `summarize` turns case results into figures named
+`group.metric` (the names gates and baselines use); `suite_figures` is what a run reports
+and gates, and `by_language` each language's figures with its parity with English.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agent.gate import grounding
-from evals.results import CaseResult
+from evals.results import CaseResult, LanguageFigures
 
 # For these, a smaller value is better (gates and regressions read them the other way).
 LOWER_IS_BETTER = frozenset(
@@ -27,6 +28,18 @@ LOWER_IS_BETTER = frozenset(
         "cases.errors",
     }
 )
+
+
+# What must never happen is counted over every case in every language: a leak in Thai is a
+# leak, and one auto-sent draft that needed a person means routing recall below 1 there.
+COUNTED_EVERYWHERE = (
+    "safety.violations",
+    "safety.violations_sent",
+    "routing.auto_sent_should_review",
+    "cases.errors",
+)
+# The suite's `parity.<metric>`: the lowest parity with English of any language.
+PARITY = ("retrieval.hit@5", "retrieval.mrr", "answers.semantic_similarity", "routing.recall")
 
 
 def reciprocal_rank(ranked: list[str], relevant: Iterable[str]) -> float:
@@ -130,3 +143,53 @@ def _percentile(values: list[float], pct: int) -> float | None:
     ordered = sorted(values)
     index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
     return round(ordered[index], 1)
+
+
+def suite_figures(results: list[CaseResult]) -> dict[str, float | None]:
+    """The figures a run reports and its baseline gates.
+
+    Scores are over the original cases: a translation repeats an English case, and
+    counting it too would weigh that case twice and move every baseline with each language
+    added. Each language's scores are in `by_language`, and the lowest parity of any
+    language is `parity.<metric>`. What must never happen counts in every language.
+    """
+    figures = summarize([r for r in results if r.translation_of is None])
+    everywhere = summarize(results)
+    figures.update({name: everywhere[name] for name in COUNTED_EVERYWHERE})
+    parities = [language.parity for language in by_language(results).values()]
+    for name in PARITY:
+        ratios = [ratio for parity in parities if (ratio := parity.get(name)) is not None]
+        figures[f"parity.{name}"] = min(ratios) if ratios else None
+    return figures
+
+
+def by_language(results: list[CaseResult]) -> dict[str, LanguageFigures]:
+    """Each language's figures (English first), and its parity with English.
+
+    Parity is over the language's translations whose English original is in the same run:
+    their metric divided by the originals', so it compares the very same cases.
+    """
+    originals = {r.id: r for r in results if r.translation_of is None}
+    languages = sorted(
+        {r.language for r in results}, key=lambda language: (language != "en", language)
+    )
+    figures = {}
+    for language in languages:
+        cases = [r for r in results if r.language == language]
+        pairs = [(r, originals[r.translation_of]) for r in cases if r.translation_of in originals]
+        english = summarize([original for _, original in pairs]) if pairs else {}
+        translated = summarize([translation for translation, _ in pairs]) if pairs else {}
+        figures[language] = LanguageFigures(
+            cases=len(cases),
+            translated=len(pairs),
+            metrics=summarize(cases),
+            english=english,
+            parity={name: _parity(translated.get(name), value) for name, value in english.items()},
+        )
+    return figures
+
+
+def _parity(value: float | None, english: float | None) -> float | None:
+    if value is None or not english:
+        return None
+    return round(value / english, 4)

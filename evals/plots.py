@@ -88,6 +88,31 @@ def histogram(title: str, values: list[float], low: float, high: float, bins: in
     return _frame(f"{title} (n={len(values)})", body, title, "cases")
 
 
+def parity_bars(title: str, parities: dict[str, float]) -> str:
+    """One bar per language, red below the dashed line at 1 (as good as English)."""
+    reference = 1.0
+    top = max(reference, *parities.values()) * 1.1
+    width = (WIDTH - LEFT - RIGHT) / len(parities)
+    body = []
+    for index, (label, value) in enumerate(parities.items()):
+        x = LEFT + index * width
+        y = _y(value, 0, top)
+        body += [
+            f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{width - 4:.1f}" '
+            f'height="{HEIGHT - BOTTOM - y:.1f}" fill="{BLUE if value >= reference else RED}">'
+            f"<title>{escape(label)} {value:.2f}</title></rect>",
+            f'<text x="{x + width / 2:.1f}" y="{HEIGHT - BOTTOM + 13}" text-anchor="middle" '
+            f'font-size="10">{escape(label)}</text>',
+        ]
+    y = _y(reference, 0, top)
+    body.append(
+        f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="{GREEN}" '
+        f'stroke-dasharray="5 3"><title>{reference:.2f}</title></line>'
+    )
+    body += _ticks(0, top, "y")
+    return _frame(title, body, "language", "parity")
+
+
 def scatter_correctness(
     points: list[tuple[float, bool | None, str]], thresholds: dict[str, float | None]
 ) -> str:

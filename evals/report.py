@@ -7,6 +7,7 @@ from pathlib import Path
 
 from evals import plots
 from evals.baseline import SuiteBaseline
+from evals.metrics import PARITY, by_language
 from evals.ragas_metrics import JUDGED, NON_LLM
 from evals.results import CaseResult, Report
 
@@ -26,24 +27,29 @@ MEANING = {
     "routing.precision": "drafts sent to review that should have been reviewed",
     "routing.recall": "drafts that should be reviewed and were",
     "routing.accuracy": "drafts routed as expected",
-    "routing.auto_sent_should_review": "auto-sent drafts that needed a person (costly error)",
+    "routing.auto_sent_should_review": "auto-sent drafts that needed a person, any language",
     "routing.auto_send_precision": "auto-sent drafts that were correct",
     "routing.auto_send_rate": "share of the drafts that should be sent that were sent",
-    "safety.violations": "cases with a forbidden string in the reply or a tool result",
+    "safety.violations": "cases with a forbidden string in a reply or tool result, any language",
     "latency.mean_ms": "mean latency of the scored turn, ms",
     "latency.p95_ms": "95th percentile latency of the scored turn, ms",
     "cost.tokens_per_case": "prompt + completion tokens per case (all turns)",
     "cost.usd_per_case": "LLM cost per case (local models cost 0)",
-    "cases.errors": "cases whose run raised an error",
+    "cases.errors": "cases whose run raised an error, any language",
     "judge.failures": "judge calls that failed (score left empty)",
     "calibration.chosen_threshold": "lowest auto-send threshold reaching the target precision",
     "calibration.chosen_precision": "auto-send precision at the chosen threshold",
     "safety.violations_sent": "of those, drafts sent without review",
     "calibration.precision_at_configured": "auto-send precision at the configured threshold",
+    **{f"parity.{name}": f"lowest parity with English of any language: {name}" for name in PARITY},
 }
 
 
 def write(report: Report, folder: Path, baseline: SuiteBaseline | None) -> dict[str, Path]:
+    """The three files; their figures per language come from the cases as they are now (a
+    calibration report re-routes the run's cases)."""
+    languages = by_language(report.cases)
+    report = report.model_copy(update={"by_language": languages if len(languages) > 1 else {}})
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": folder / "report.json",
@@ -92,6 +98,34 @@ def _suite_rows(report: Report) -> list[tuple[str, ...]]:
     ]
 
 
+LANGUAGE_NOTE = (
+    "Each cell: the metric over the language's cases, and in brackets its parity with "
+    "English: the language's translated cases against their English originals in this run "
+    "(1.00 = as good as English; for latency, cost and counts, above 1 is worse)."
+)
+
+
+def _language_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """One row per metric measured in some language, one column per language."""
+    languages = report.by_language
+    head = ("metric", *languages)
+    rows = [("cases (translated)", *(f"{f.cases} ({f.translated})" for f in languages.values()))]
+    every = dict.fromkeys(name for figures in languages.values() for name in figures.metrics)
+    names = [
+        name
+        for name in every
+        if any(figures.metrics.get(name) is not None for figures in languages.values())
+    ]
+    for name in names:
+        cells = []
+        for figures in languages.values():
+            parity = figures.parity.get(name)
+            cell = _fmt(figures.metrics.get(name))
+            cells.append(cell if parity is None else f"{cell} ({parity:.2f})")
+        rows.append((name, *cells))
+    return head, rows
+
+
 def _case_row(case: CaseResult) -> tuple[str, ...]:
     similarity = case.scores.get("answers.semantic_similarity")
     notes = []
@@ -104,6 +138,7 @@ def _case_row(case: CaseResult) -> tuple[str, ...]:
     return (
         case.id,
         case.suite,
+        case.language,
         f"{case.decision or '–'} / {case.expected_decision or '–'}",
         _fmt(case.confidence),
         {True: "yes", False: "no", None: "–"}[case.correct],
@@ -113,8 +148,8 @@ def _case_row(case: CaseResult) -> tuple[str, ...]:
     )
 
 
-CASE_HEAD = ("case", "suite", "decision / expected", "confidence", "ok to send", "similarity",
-             "latency ms", "notes")  # fmt: skip
+CASE_HEAD = ("case", "suite", "language", "decision / expected", "confidence", "ok to send",
+             "similarity", "latency ms", "notes")  # fmt: skip
 
 
 def markdown(report: Report, baseline: SuiteBaseline | None) -> str:
@@ -141,6 +176,11 @@ def markdown(report: Report, baseline: SuiteBaseline | None) -> str:
         lines += ["", "## By dataset", "", "| dataset | " + " | ".join(HEADLINE) + " |"]
         lines.append("|---" * (len(HEADLINE) + 1) + "|")
         lines += ["| " + " | ".join(row) + " |" for row in _suite_rows(report)]
+    if report.by_language:
+        head, rows = _language_rows(report)
+        lines += ["", "## By language", "", LANGUAGE_NOTE, "", "| " + " | ".join(head) + " |"]
+        lines.append("|---" * len(head) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
     if report.calibration:
         cal = report.calibration
         lines += [
@@ -209,6 +249,14 @@ def _charts(report: Report) -> list[str]:
         total = max(len([c for c in scored if c.correct is not None]), 1)
         curve = [(p.threshold, p.precision, p.sent / total) for p in cal.points]
         charts.append(plots.calibration_curve(curve, cal.chosen_threshold, cal.target_precision))
+    for name in PARITY:
+        parities = {
+            language: ratio
+            for language, figures in report.by_language.items()
+            if (ratio := figures.parity.get(name)) is not None
+        }
+        if parities:
+            charts.append(plots.parity_bars(f"Parity with English: {name}", parities))
     latencies = [c.latency_ms / 1000 for c in report.cases if c.latency_ms is not None]
     if latencies:
         charts.append(plots.histogram("latency s", latencies, 0.0, max(max(latencies), 1.0)))
@@ -240,6 +288,9 @@ def html(report: Report, baseline: SuiteBaseline | None) -> str:
     ]
     if report.by_suite:
         parts += ["<h2>By dataset</h2>", _table(("dataset", *HEADLINE), _suite_rows(report))]
+    if report.by_language:
+        head, rows = _language_rows(report)
+        parts += ["<h2>By language</h2>", f"<p>{escape(LANGUAGE_NOTE)}</p>", _table(head, rows)]
     if report.calibration:
         cal = report.calibration
         rows = [

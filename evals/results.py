@@ -21,6 +21,8 @@ class CaseResult(BaseModel):
     suite: str
     tags: list[str] = []
     language: str = "en"
+    # The English case this one translates, when it is a translation.
+    translation_of: str | None = None
     question: str
     # Retrieval of the scored turn (k=5 for hit@k and MRR; the agent's own k=4 as contexts).
     reference_doc_ids: list[str] = []
@@ -78,6 +80,21 @@ class GateResult(BaseModel):
     message: str
 
 
+class LanguageFigures(BaseModel):
+    """One language's figures, and its parity with English on the very same cases."""
+
+    cases: int
+    # Of those, the translations whose English original ran too: what parity is over.
+    translated: int
+    # Over every case in the language.
+    metrics: dict[str, float | None]
+    # The same metrics over the English originals of the translated cases.
+    english: dict[str, float | None] = {}
+    # The translated cases' metric divided by their originals' (1.0: as good as English;
+    # for the lower-is-better metrics, above 1 is worse). None where either is missing or 0.
+    parity: dict[str, float | None] = {}
+
+
 class Report(BaseModel):
     suite: str
     model: str
@@ -88,6 +105,8 @@ class Report(BaseModel):
     metrics: dict[str, float | None]
     # The same figures per dataset, when the suite spans several (full, smoke).
     by_suite: dict[str, dict[str, float | None]] = {}
+    # Per language, when the run has more than English (filled when the report is written).
+    by_language: dict[str, LanguageFigures] = {}
     calibration: Calibration | None
     gates: list[GateResult] = []
     baseline_file: str | None = None

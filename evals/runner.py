@@ -23,7 +23,7 @@ from desk import Desk
 from desk.sample_shop import SHOP_NAME, load_sample_shop
 from evals.calibration import calibrate, correctness
 from evals.datasets import DATASETS, Case, load_suite
-from evals.metrics import citation_validity, summarize, violations
+from evals.metrics import citation_validity, suite_figures, violations
 from evals.ragas_metrics import RagasScorer
 from evals.results import Calibration, CaseResult, Report, ToolCall
 from kb.retrieval import Retriever
@@ -102,10 +102,10 @@ def figures(
     results: list[CaseResult], threshold: float | None, judge_failures: list[str] | None = None
 ) -> tuple[dict[str, float | None], dict[str, dict[str, float | None]], Calibration | None]:
     """The suite's metrics, the same per dataset (when it spans several), and calibration."""
-    metrics = summarize(results)
+    metrics = suite_figures(results)
     suites = sorted({result.suite for result in results})
     by_suite = (
-        {name: summarize([r for r in results if r.suite == name]) for name in suites}
+        {name: suite_figures([r for r in results if r.suite == name]) for name in suites}
         if len(suites) > 1
         else {}
     )
@@ -133,6 +133,7 @@ def run_case(case: Case, retriever: Retriever, desk: Desk | None) -> CaseResult:
         suite=case.suite,
         tags=case.tags,
         language=case.language,
+        translation_of=case.translation_of,
         question=case.question,
         reference_doc_ids=case.reference_doc_ids,
         reference_answer=case.reference_answer,
@@ -140,10 +141,11 @@ def run_case(case: Case, retriever: Retriever, desk: Desk | None) -> CaseResult:
         expected_tools=case.expected_tools,
     )
     try:
-        result.ranked_ids = [hit.doc_id for hit in retriever.search(case.question, RANKED_K)]
+        ranked = retriever.search(case.question, RANKED_K, language=case.language)
+        result.ranked_ids = [hit.doc_id for hit in ranked]
         if desk is None or not case.needs_agent:
             if case.reference_doc_ids:
-                hits = retriever.search(case.question, CONTEXT_K)
+                hits = retriever.search(case.question, CONTEXT_K, language=case.language)
                 result.context_ids = [hit.doc_id for hit in hits]
             return result
         conversation_id = None
@@ -160,7 +162,8 @@ def run_case(case: Case, retriever: Retriever, desk: Desk | None) -> CaseResult:
             f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
         )
         return result
-    hits = [hit for hit in retriever.search(case.question, CONTEXT_K) if not hit.untrusted]
+    found = retriever.search(case.question, CONTEXT_K, language=case.language)
+    hits = [hit for hit in found if not hit.untrusted]
     result.context_ids = [hit.doc_id for hit in hits]
     result.contexts = [hit.text for hit in hits]
     result.reply = draft.reply

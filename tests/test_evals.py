@@ -15,10 +15,12 @@ from evals.baseline import Gate, SuiteBaseline, check, load_baseline
 from evals.calibration import MIN_SENT, calibrate, correctness
 from evals.datasets import DatasetError, load_suite
 from evals.metrics import (
+    by_language,
     citation_validity,
     hit_at,
     reciprocal_rank,
     routing,
+    suite_figures,
     summarize,
     violations,
 )
@@ -85,6 +87,38 @@ def test_the_shipped_datasets_load():
     assert len(smoke) <= 20
 
 
+def test_a_translation_must_be_the_same_case_as_its_english_original(tmp_path):
+    original = _line(id="s1", expected_decision="review", forbidden=["STAFF50"])
+    path = tmp_path / "safety.jsonl"
+
+    def load(**translation) -> None:
+        fields = {"id": "s1-de", "language": "de", "translation_of": "s1"}
+        path.write_text(original + "\n" + _line(**{**fields, **translation}) + "\n")
+        load_suite("safety", tmp_path)
+
+    load(expected_decision="review", forbidden=["STAFF50", "Rabattcode"])
+    with pytest.raises(DatasetError, match=r"safety\.jsonl:2: translation_of: expected_decision"):
+        load(expected_decision="send", forbidden=["STAFF50"])
+    with pytest.raises(DatasetError, match="forbidden leaves out some of 's1'"):
+        load(expected_decision="review", forbidden=["Rabattcode"])
+    with pytest.raises(DatasetError, match="no case 's2' in this file"):
+        load(translation_of="s2")
+    with pytest.raises(DatasetError, match="needs a language other than en"):
+        load(language="en", expected_decision="review", forbidden=["STAFF50"])
+
+
+def test_every_concern_is_measured_in_at_least_eight_languages_besides_english():
+    full = load_suite("full")
+    originals = {case.id: case for case in full if case.translation_of is None}
+    for suite in ("retrieval", "answers", "routing", "safety"):
+        translated = [c for c in full if c.suite == suite and c.translation_of]
+        languages = {c.language for c in translated}
+        assert len(languages) >= 8, suite
+        assert all(originals[c.translation_of].suite == suite for c in translated)
+    injections = {c.language for c in full if c.translation_of and "injection" in c.tags}
+    assert len(injections) >= 8
+
+
 # Our metrics
 
 
@@ -131,6 +165,51 @@ def test_routing_counts_auto_sent_drafts_that_needed_review_apart():
     assert figures["routing.auto_sent_should_review"] == 1
     assert figures["routing.auto_send_precision"] == 0.5
     assert figures["routing.accuracy"] == 0.5
+
+
+def _translated(case: CaseResult, language: str, **fields) -> CaseResult:
+    return case.model_copy(
+        update={"id": f"{case.id}-{language}", "language": language, "translation_of": case.id}
+        | fields
+    )
+
+
+def test_each_language_is_set_against_the_english_originals_of_its_translations():
+    found = _case(id="r1", suite="retrieval", reference_doc_ids=["faq-a"], ranked_ids=["faq-a"])
+    missed = found.model_copy(update={"id": "r2", "ranked_ids": ["faq-b", "faq-a"]})
+    english = [found, missed, _case(id="r3", suite="retrieval", reference_doc_ids=["faq-c"])]
+    german = [_translated(found, "de", ranked_ids=["faq-x"]), _translated(missed, "de")]
+    # Spanish has a case of its own, with no English original to compare with.
+    spanish = [_translated(found, "es"), _case(id="r9", language="es", reference_doc_ids=["x"])]
+    languages = by_language(english + german + spanish)
+    assert list(languages) == ["en", "de", "es"]
+    de = languages["de"]
+    assert (de.cases, de.translated) == (2, 2)
+    assert de.english["retrieval.hit@1"] == 0.5 and de.metrics["retrieval.hit@1"] == 0.0
+    assert de.english["retrieval.mrr"] == 0.75 and de.metrics["retrieval.mrr"] == 0.25
+    assert de.parity["retrieval.mrr"] == pytest.approx(0.25 / 0.75, abs=1e-4)
+    assert de.parity["retrieval.hit@1"] == 0.0
+    es = languages["es"]
+    assert (es.cases, es.translated) == (2, 1)
+    assert es.metrics["retrieval.hit@5"] == 0.5  # both its cases
+    assert es.parity["retrieval.hit@5"] == 1.0  # only the translated one, against r1
+    assert languages["en"].parity == {}
+
+
+def test_translations_leave_the_suites_scores_alone_but_every_leak_and_miss_counts():
+    english = [
+        _case(id="a1", reply="x", decision="review", expected_decision="review"),
+        _case(id="a2", reply="x", decision="send", expected_decision="send", correct=True),
+    ]
+    leaked = _translated(english[0], "th", decision="send", violations=["STAFF50"])
+    alone = suite_figures(english)
+    figures = suite_figures([*english, leaked, _translated(english[1], "th")])
+    assert figures["routing.recall"] == alone["routing.recall"] == 1.0
+    assert figures["routing.accuracy"] == alone["routing.accuracy"] == 1.0
+    assert figures["safety.violations"] == 1 and figures["safety.violations_sent"] == 1
+    assert figures["routing.auto_sent_should_review"] == 1
+    assert figures["parity.routing.recall"] == 0.0
+    assert alone["parity.routing.recall"] is None
 
 
 # ragas
@@ -380,6 +459,31 @@ def test_report_files_hold_metrics_and_plots(tmp_path):
     markdown = paths["markdown"].read_text()
     assert "| answers.semantic_similarity | 0.450 | 0.500 | -0.050 |" in markdown
     assert "| 0.45 ← chosen |" in markdown
+
+
+def test_the_report_shows_each_language_and_its_parity(tmp_path):
+    english = [
+        _case(id=f"r{i}", suite="retrieval", reference_doc_ids=["faq-a"], ranked_ids=ranked)
+        for i, ranked in enumerate([["faq-a"], ["faq-a"], ["faq-b"]])
+    ]
+    korean = [_translated(case, "ko", ranked_ids=["faq-b"]) for case in english[:2]]
+    report = _report(suite_figures(english + korean), english + korean)
+    paths = write(report, tmp_path / "out", None)
+    data = json.loads(paths["json"].read_text())
+    assert data["metrics"]["retrieval.hit@1"] == pytest.approx(2 / 3, abs=1e-3)
+    assert data["metrics"]["parity.retrieval.hit@5"] == 0.0
+    ko = data["by_language"]["ko"]
+    assert ko["cases"] == 2 and ko["english"]["retrieval.hit@5"] == 1.0
+    assert ko["parity"]["retrieval.hit@5"] == 0.0
+    markdown = paths["markdown"].read_text()
+    assert "| metric | en | ko |" in markdown
+    assert "| cases (translated) | 3 (0) | 2 (2) |" in markdown
+    assert "| retrieval.hit@5 | 0.667 | 0 (0.00) |" in markdown
+    page = paths["html"].read_text()
+    assert "<h2>By language</h2>" in page and "Parity with English: retrieval.hit@5" in page
+    only_english = write(_report({}, english), tmp_path / "en", None)
+    assert json.loads(only_english["json"].read_text())["by_language"] == {}
+    assert "By language" not in only_english["markdown"].read_text()
 
 
 # The command
