@@ -31,3 +31,14 @@ def chromium(width: int = 1280, height: int = 900, console: bool = False) -> Web
     if console:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def open_chat(browser: WebDriver, url: str) -> None:
+    """Open `url` and the chat widget on it, once its bubble can be clicked."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    WebDriverWait(browser, 20).until(seen.element_to_be_clickable((By.CSS_SELECTOR, ".sw-bubble")))
+    browser.find_element(By.CSS_SELECTOR, ".sw-bubble").click()

@@ -117,6 +117,16 @@ def web_data_dir(shop_dir, tmp_path_factory, request) -> Path:
 
 
 @pytest.fixture
+def browser():
+    """A real Chromium for this test (tests/browser_helpers.py)."""
+    from tests.browser_helpers import chromium
+
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
 def client(app):
     """A test client of the module's own `app` fixture."""
     return app.test_client()

@@ -15,15 +15,14 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
 from agent.language import detect_language
-from store.conversations import add_message, start_conversation
-from store.models import AuditEntry, Author, Draft, DraftStatus, Message, Review
+from store.models import AuditEntry, Draft, DraftStatus, Message, Review
 from store.operators import set_operator
 from tests import scripted_llm
 from tests.browser_helpers import chromium, needs_chromium
 from tests.conftest import TEST_LLM
 from tests.loopback import served
 from tests.scripted_llm import script, server_error
-from tests.web_helpers import csrf_token, log_in, make_app
+from tests.web_helpers import csrf_token, log_in, make_app, queue_pending_draft
 
 MODEL = "scripted/translation"
 PASSWORD = "guten tag, owner"
@@ -52,23 +51,17 @@ def _german_draft(
 ) -> tuple[int, str, str]:
     """A German customer's question waiting with a German draft: (draft id, conversation, token)."""
     with app.extensions["support"].sessions() as session:
-        conversation, token = start_conversation(session)
-        message = add_message(session, conversation.id, Author.CUSTOMER, QUESTION)
-        draft = Draft(
-            conversation_id=conversation.id,
-            message_id=message.id,
-            decision="review",
-            status=DraftStatus.PENDING,
+        draft, token = queue_pending_draft(
+            session,
+            QUESTION,
             reply=reply,
-            confidence=0.3,
             priority=99.0,  # first in the queue
             language="de",
             translation=translation,
             reasons=[{"code": "low_confidence", "text": "Not sure enough.", "detail": None}],
         )
-        session.add(draft)
         session.commit()
-        return draft.id, conversation.id, token
+        return draft.id, draft.conversation_id, token
 
 
 def _page(client, url: str) -> str:

@@ -15,10 +15,9 @@ from markupsafe import escape
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser_helpers import chromium, needs_chromium
+from tests.browser_helpers import needs_chromium, open_chat
 from tests.loopback import served
 from tests.web_helpers import make_app
 from web.signing import sign
@@ -52,19 +51,6 @@ def base_url(web_data_dir, web_retriever) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    driver = chromium()
-    yield driver
-    driver.quit()
-
-
-def _open_chat(browser: WebDriver, url: str) -> None:
-    browser.get(url)
-    WebDriverWait(browser, 20).until(seen.element_to_be_clickable((By.CSS_SELECTOR, ".sw-bubble")))
-    browser.find_element(By.CSS_SELECTOR, ".sw-bubble").click()
-
-
 def _say(browser: WebDriver, text: str) -> None:
     box = browser.find_element(By.CSS_SELECTOR, ".sw-input")
     box.send_keys(text, Keys.ENTER)
@@ -81,27 +67,27 @@ def _log(browser: WebDriver) -> str:
 
 
 def test_another_customer_on_the_same_browser_starts_a_new_conversation(browser, base_url):
-    _open_chat(browser, f"{base_url}/account?email=dana@example.com")
+    open_chat(browser, f"{base_url}/account?email=dana@example.com")
     _say(browser, "Dana's private question about my order")
     first = browser.execute_script("return Object.values(localStorage)[0]")
 
-    _open_chat(browser, f"{base_url}/account?email=sam@example.com")
+    open_chat(browser, f"{base_url}/account?email=sam@example.com")
     assert "Dana's private question" not in _log(browser)
     _say(browser, "Sam asks something else")
     second = browser.execute_script("return Object.values(localStorage)[0]")
     assert second != first  # another conversation, with its own token
 
     # Dana comes back: her old conversation was dropped for Sam's, never shown to him.
-    _open_chat(browser, f"{base_url}/account?email=dana@example.com")
+    open_chat(browser, f"{base_url}/account?email=dana@example.com")
     assert "Sam asks something else" not in _log(browser)
 
 
 def test_the_shops_logout_resets_the_widget(browser, base_url):
-    _open_chat(browser, f"{base_url}/account?email=dana@example.com")
+    open_chat(browser, f"{base_url}/account?email=dana@example.com")
     _say(browser, "A question before I log out")
     browser.execute_script("SupportWidget.reset()")
     assert browser.execute_script("return localStorage.length") == 0
     assert "A question before I log out" not in _log(browser)
     browser.refresh()
-    _open_chat(browser, f"{base_url}/account?email=dana@example.com")
+    open_chat(browser, f"{base_url}/account?email=dana@example.com")
     assert "A question before I log out" not in _log(browser)

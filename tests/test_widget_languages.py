@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser_helpers import chromium, needs_chromium
+from tests.browser_helpers import needs_chromium, open_chat
 from tests.conftest import ROOT
 from tests.loopback import served
 from tests.scripted_llm import call, script
@@ -56,19 +56,6 @@ def base_url(web_data_dir, web_retriever) -> Iterator[str]:
     app.add_url_rule("/page", "page", shop_page)
     with served(app) as url:
         yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    driver = chromium()
-    yield driver
-    driver.quit()
-
-
-def _open_chat(browser: WebDriver, url: str) -> None:
-    browser.get(url)
-    WebDriverWait(browser, 20).until(seen.element_to_be_clickable((By.CSS_SELECTOR, ".sw-bubble")))
-    browser.find_element(By.CSS_SELECTOR, ".sw-bubble").click()
 
 
 def _ask(browser: WebDriver, text: str) -> None:
@@ -107,12 +94,12 @@ def _find(browser: WebDriver, selector: str) -> WebElement:
     ],
 )
 def test_the_send_button_speaks_the_pages_language(browser, base_url, html, send):
-    _open_chat(browser, f"{base_url}/page?html={html}")
+    open_chat(browser, f"{base_url}/page?html={html}")
     assert _find(browser, ".sw-send").text == send
 
 
 def test_a_chinese_page_gets_the_whole_widget_in_chinese(browser, base_url):
-    _open_chat(browser, f"{base_url}/page?html=zh-CN")
+    open_chat(browser, f"{base_url}/page?html=zh-CN")
     assert _find(browser, ".sw-input").get_attribute("placeholder") == "咨询配送、退货或订单…"
     assert _find(browser, ".sw-head h2").text == "客服"
     assert _find(browser, ".sw-hello").text.startswith("您好！")
@@ -127,7 +114,7 @@ def test_a_chinese_page_gets_the_whole_widget_in_chinese(browser, base_url):
 
 
 def test_data_lang_on_the_widget_tag_wins_over_the_pages_language(browser, base_url):
-    _open_chat(browser, f"{base_url}/?lang=de")  # the demo shop; its page is in English
+    open_chat(browser, f"{base_url}/?lang=de")  # the demo shop; its page is in English
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
     assert _find(browser, ".sw-send").text == "Senden"
     assert (
@@ -138,7 +125,7 @@ def test_data_lang_on_the_widget_tag_wins_over_the_pages_language(browser, base_
 
 
 def test_an_unknown_language_gets_the_english_widget_declared_english(browser, base_url):
-    _open_chat(browser, f"{base_url}/page?html=de&lang=pt-BR")
+    open_chat(browser, f"{base_url}/page?html=de&lang=pt-BR")
     box = _find(browser, ".sw-input")
     assert box.get_attribute("placeholder") == "Ask about shipping, returns or an order…"
     assert _find(browser, ".sw-head h2").text == "Support"
@@ -147,14 +134,14 @@ def test_an_unknown_language_gets_the_english_widget_declared_english(browser, b
 
 
 def test_a_refusal_is_explained_in_the_widgets_language(browser, base_url):
-    _open_chat(browser, f"{base_url}/page?html=de&expired=dana@example.com")
+    open_chat(browser, f"{base_url}/page?html=de&expired=dana@example.com")
     _ask(browser, "Wo ist meine Bestellung?")
     assert _notice(browser) == "Dieser Chat ist abgelaufen. Bitte laden Sie die Seite neu."
 
 
 def test_an_arabic_widget_reads_right_to_left_and_is_mirrored(browser, base_url):
     # The page says only lang="ar": the widget turns itself right to left.
-    _open_chat(browser, f"{base_url}/page?html=ar")
+    open_chat(browser, f"{base_url}/page?html=ar")
     root, bubble = _find(browser, ".sw-root"), _find(browser, ".sw-bubble")
     assert root.get_attribute("dir") == "rtl" and _direction(browser, root) == "rtl"
     width = browser.execute_script("return window.innerWidth")
@@ -180,7 +167,7 @@ def test_an_arabic_widget_reads_right_to_left_and_is_mirrored(browser, base_url)
 
 
 def test_an_arabic_message_reads_right_to_left_in_an_english_widget(browser, base_url):
-    _open_chat(browser, f"{base_url}/page?html=en")
+    open_chat(browser, f"{base_url}/page?html=en")
     script(MODEL, REFUND)
     _ask(browser, "الغلاية تسرّب الماء. أريد استرداد المبلغ كاملًا.")
     assert _notice(browser).startswith("A person will check this and reply here")

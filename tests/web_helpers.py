@@ -88,22 +88,34 @@ def log_in(client: FlaskClient, name: str, password: str, address: str = "127.0.
     )
 
 
-def queue_pending_draft(session, question: str, *, reply: str, priority: float) -> None:
-    """A customer's question waiting in the queue with a draft for review (not committed)."""
+def queue_pending_draft(
+    session,
+    question: str,
+    *,
+    reply: str,
+    priority: float,
+    language: str = "en",
+    translation: str | None = None,
+    reasons: list[dict] | None = None,
+):
+    """A customer's question waiting in the queue with a draft for review (not committed);
+    returns the draft and the customer's conversation token."""
     from store.conversations import add_message, start_conversation
     from store.models import Author, Draft, DraftStatus
 
-    conversation, _ = start_conversation(session)
+    conversation, token = start_conversation(session)
     message = add_message(session, conversation.id, Author.CUSTOMER, question)
-    session.add(
-        Draft(
-            conversation_id=conversation.id,
-            message_id=message.id,
-            decision="review",
-            status=DraftStatus.PENDING,
-            reply=reply,
-            confidence=0.3,
-            priority=priority,
-            language="en",
-        )
+    draft = Draft(
+        conversation_id=conversation.id,
+        message_id=message.id,
+        decision="review",
+        status=DraftStatus.PENDING,
+        reply=reply,
+        confidence=0.3,
+        priority=priority,
+        language=language,
+        translation=translation,
+        reasons=reasons or [],
     )
+    session.add(draft)
+    return draft, token
