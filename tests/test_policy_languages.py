@@ -154,3 +154,19 @@ def test_a_plain_order_question_raises_no_flag_in_any_language(language, text):
 )
 def test_words_that_only_look_like_a_flag_raise_none(text):
     assert raised_flags(text) == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Das ist inakzeptabel.",
+        "C'est inacceptable.",
+        "Dit is onacceptabel.",
+        "To jest niedopuszczalne.",
+        "Điều này không thể chấp nhận được.",
+        "Это неприемлемо.",
+        "这太让人无法接受了。",
+    ],
+)
+def test_calling_it_unacceptable_is_anger_in_every_language(message):
+    assert "anger" in {flag.name for flag in raised_flags(message)}
