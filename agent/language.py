@@ -35,16 +35,17 @@ _MARKERS = {
     "es": "el la los las y es mi que de por para con no un una pedido dónde cuándo cómo hola "
     "gracias puedo está",
     "de": "der die das und ist ich nicht mit ein eine zu wie wo wann bestellung hallo danke "
-    "kann mein ist kam",
+    "kann mein ist kam was kostet im zeigt vergessen",
     "fr": "le la les et est je pas avec un une pour mon ma où quand comment commande bonjour "
-    "merci puis",
+    "merci puis du des vous votre combien coûte j'ai ai oublié mot temps",
     "it": "il lo gli e è di che non per con una mio mia dove quando come ordine ciao grazie "
-    "sono posso",
+    "sono posso ho costa dimenticato la",
     "pt": "o os as e é de que não para com um uma meu minha onde quando como pedido olá "
-    "obrigado foi",
+    "obrigado foi eu tenho pra custa",
     "nl": "de het een en is ik niet met van voor mijn waar wanneer hoe bestelling hallo "
-    "bedankt kan uit",
-    "pl": "i w nie się na jest to że z do jak gdzie kiedy moje zamówienie dzień dobry dziękuję",
+    "bedankt kan uit wat kost geeft aan op vergeten",
+    "pl": "i w nie się na jest to że z do jak gdzie kiedy moje zamówienie dzień dobry dziękuję "
+    "zignoruj poprzednie instrukcje",
     "tr": "ve bir bu ne için ile değil nerede zaman nasıl sipariş merhaba teşekkürler benim",
     "vi": "và là của tôi không có cho khi nào ở đâu đơn hàng xin chào cảm ơn",
 }
