@@ -11,9 +11,9 @@ from sqlalchemy import delete, func, select
 from werkzeug.security import generate_password_hash
 
 import store.operators
-from store.models import AuditEntry, Draft, DraftStatus
+from store.models import AuditEntry
 from store.operators import audit, check_login, set_operator
-from tests.web_helpers import log_in, make_app, queue_pending_draft
+from tests.web_helpers import empty_queue, log_in, make_app, queue_pending_draft
 
 MODEL = "scripted/pages"
 PASSWORD = "long enough secret"
@@ -26,11 +26,7 @@ def app(web_data_dir, web_retriever):
         set_operator(session, "owner", PASSWORD)
         # Each test starts from an empty queue and log: the module shares one shop copy.
         session.execute(delete(AuditEntry))
-        session.execute(
-            Draft.__table__.update()
-            .where(Draft.status == DraftStatus.PENDING)
-            .values(status=DraftStatus.REJECTED)
-        )
+        empty_queue(session)
         session.commit()
     return app
 

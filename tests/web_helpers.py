@@ -88,6 +88,18 @@ def log_in(client: FlaskClient, name: str, password: str, address: str = "127.0.
     )
 
 
+def empty_queue(session) -> None:
+    """Take every pending draft out of the queue (a module's shop copy carries the drafts
+    that earlier modules left in the shared sample shop)."""
+    from store.models import Draft, DraftStatus
+
+    session.execute(
+        Draft.__table__.update()
+        .where(Draft.status == DraftStatus.PENDING)
+        .values(status=DraftStatus.REJECTED)
+    )
+
+
 def queue_pending_draft(
     session,
     question: str,
