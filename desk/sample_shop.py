@@ -10,7 +10,8 @@ from pathlib import Path
 
 import sample_shop
 from ingestion.order_states import Vocabulary
-from ingestion.sync import SyncReport, sync
+from ingestion.sync import SyncReport, reindex_all, sync
+from kb.index import IndexMismatch
 from settings import Settings
 from store.db import session_factory
 from store.orders import ImportReport, import_orders
@@ -24,7 +25,13 @@ SHOP_NAME = "Kettle & Crane"
 def load_sample_shop(
     settings: Settings, progress: bool | None = None
 ) -> tuple[SyncReport, ImportReport]:
-    report = sync([FOLDER / name for name in KNOWLEDGE], settings, progress=progress)
+    files = [FOLDER / name for name in KNOWLEDGE]
+    try:
+        report = sync(files, settings, progress=progress)
+    except IndexMismatch:
+        # Our own shop, indexed by an older version with other models: embed it again.
+        reindex_all(settings, progress=progress)
+        report = sync(files, settings, progress=progress)
     with session_factory(settings.db_url)() as session:
         imported = import_orders(FOLDER / "shop.json", session, Vocabulary.from_settings(settings))
     return report, imported

@@ -170,3 +170,13 @@ def test_doctor_says_when_the_index_needs_a_reindex(tmp_path, monkeypatch):
     checks = json.loads(run_cli("doctor", "--json").stdout)["checks"]
     chroma = next(check for check in checks if check["name"] == "chroma")
     assert not chroma["ok"] and "ingest --reindex" in chroma["detail"]
+
+
+def test_the_demo_shop_indexed_by_an_older_version_is_embedded_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPPORT_CROSSLINGUAL_EMBEDDING_MODEL", "")
+    assert run_cli("demo", "--no-serve").returncode == 0
+    monkeypatch.delenv("SUPPORT_CROSSLINGUAL_EMBEDDING_MODEL")
+    again = run_cli("demo", "--no-serve")
+    assert again.returncode == 0, again.stderr
+    found = run_cli("kb", "search", "Wie viel kostet der Versand?", "--json", "--k", "1")
+    assert json.loads(found.stdout)[0]["doc_id"] == "faq-shipping-costs"
