@@ -104,8 +104,9 @@ def test_a_chinese_shop_gets_every_operator_page_in_chinese(shop):
         "login": login,
         "queue": queue,
         "draft": draft,
-        "tickets": _page(client, "/operator/tickets"),
-        # The audit rows are stored records (action codes, details): only the page around them.
+        # Ticket and audit rows are stored records (subjects, action codes, details), and a
+        # module's shop copy holds earlier modules' tickets: only the page around them.
+        "tickets": re.sub(r"<tbody>.*</tbody>", "", _page(client, "/operator/tickets"), flags=re.S),
         "audit": re.sub(r"<tbody>.*</tbody>", "", _page(client, "/operator/audit"), flags=re.S),
     }
     assert "工单" in pages["tickets"] and "审计日志" in pages["audit"]
