@@ -233,6 +233,59 @@ class Settings(BaseSettings):
         0, ge=0, le=5, description="Reverse proxies in front of serve whose X-Forwarded-* count."
     )
 
+    imap_url: SecretStr | None = Field(
+        None,
+        description="The support mailbox to poll: imaps://user:password@host[:port][/FOLDER] "
+        "(an app password works; imap:// only on loopback or with STARTTLS).",
+    )
+    imap_poll_seconds: float = Field(
+        60.0, ge=1, description="Seconds between IMAP polls when the server offers no IDLE."
+    )
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="Where mail goes out: smtps://user:password@host:465 (TLS) or "
+        "smtp://user:password@host:587 (STARTTLS; plain only on loopback).",
+    )
+    mail_from: str | None = Field(
+        None,
+        description='The support address replies come from, e.g. "Shop <support@shop.example>"; '
+        "needed to answer mail.",
+    )
+    mail_tls_ca_file: Path | None = Field(
+        None, description="A CA certificate file to trust for SMTP and IMAP (a private CA)."
+    )
+    mail_auto_replies_per_hour: int = Field(
+        5, ge=0, description="Most automatic replies one address gets in an hour; then a person."
+    )
+    mail_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest inbound mail accepted, in bytes."
+    )
+    mail_attempts: int = Field(
+        8, ge=1, le=30, description="Tries to send one outgoing mail before it is marked failed."
+    )
+    mail_retry_seconds: float = Field(
+        30.0, ge=0, description="Wait before an outgoing mail is tried again; doubles per try."
+    )
+    owner_email: str | None = Field(
+        None, description="Where the morning digest and urgent alerts go."
+    )
+    notify_webhook: SecretStr | None = Field(
+        None, description="A URL that gets Slack-compatible JSON for urgent drafts."
+    )
+    digest_time: str = Field(
+        "08:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="When the morning digest goes out (HH:MM, the business hours' time zone).",
+    )
+    business_hours: str | None = Field(
+        None,
+        description='When a person answers, e.g. "Mon-Fri 09:00-17:00 Europe/Berlin"; waiting '
+        "customers are told the next opening time.",
+    )
+    sla_warning_minutes: int = Field(
+        30, ge=1, description="Minutes before the review SLA breaks when the owner is alerted."
+    )
+
     @field_validator("llm_fallbacks", "allowed_link_hosts", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
@@ -266,6 +319,26 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("smtp_url", "imap_url")
+    @classmethod
+    def _mail_url(cls, value: SecretStr | None, info) -> SecretStr | None:
+        schemes = (
+            ("smtp://", "smtps://") if info.field_name == "smtp_url" else ("imap://", "imaps://")
+        )
+        if value and not value.get_secret_value().startswith(schemes):
+            raise ValueError(f"expected a {' or '.join(schemes)} URL")
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _business_hours(cls, value: str | None) -> str | None:
+        from desk.hours import parse  # imported here: the desk package imports settings
+
+        if value is None or not value.strip():
+            return None  # no business hours: always open
+        parse(value)
         return value
 
     @field_validator("local_model_path")

@@ -42,6 +42,8 @@ class ReasonCode(StrEnum):
     # Set by the desk, not the gate: the turn could not be drafted, or too many were waiting.
     TURN_FAILED = "turn_failed"
     CAPACITY = "capacity"
+    # An email address got its hourly share of automatic replies (a loop brake).
+    AUTO_REPLY_LIMIT = "auto_reply_limit"
 
 
 class AnswerType(StrEnum):

@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import Conversation, Message
+from store.models import Channel, Conversation, Message
 
 
 def _hash(token: str) -> str:
@@ -18,7 +18,7 @@ def _hash(token: str) -> str:
 
 
 def start_conversation(
-    session: Session, verified_email: str | None = None
+    session: Session, verified_email: str | None = None, channel: str = Channel.WIDGET
 ) -> tuple[Conversation, str]:
     """A new conversation and the bearer token that alone can read it (shown once)."""
     token = secrets.token_urlsafe(32)
@@ -26,6 +26,7 @@ def start_conversation(
         id=str(uuid.uuid4()),
         token_hash=_hash(token),
         verified_email=verified_email.lower() if verified_email else None,
+        channel=channel,
     )
     session.add(conversation)
     session.commit()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -31,6 +31,7 @@ class Author(StrEnum):
 
 class Channel(StrEnum):
     WIDGET = "widget"
+    EMAIL = "email"
     CLI = "cli"
     EVAL = "eval"
 
@@ -106,6 +107,14 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     csat_score: Mapped[int | None]
     csat_comment: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(
+        String(20), default=Channel.WIDGET, server_default="widget"
+    )  # a Channel
+    # An email conversation: where its replies go, its subject, and the token of its
+    # reply+<token>@ address (a reply to that address continues it).
+    contact_address: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    reply_token: Mapped[str | None] = mapped_column(String(32), unique=True)
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", order_by="Message.id"
     )
@@ -222,3 +231,100 @@ class AuditEntry(Base):
     subject: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MailStatus(StrEnum):
+    """What became of one inbound mail (the `status` of `mail receive --json`)."""
+
+    SENT = "sent"  # a turn answered it and the answer went out
+    PENDING = "pending"  # it waits for a person (or for the assistant)
+    IGNORED = "ignored"  # never answered: an auto-reply, a list, a bounce, or unreadable
+    DUPLICATE = "duplicate"  # its Message-ID was already stored
+
+
+class MailMessage(Base):
+    """One inbound mail as it arrived, whatever became of it: the full original is kept."""
+
+    __tablename__ = "mail_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    # The customer message it became; none for an ignored mail.
+    chat_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    from_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    # A LoopReason when it was not answered (an auto-reply, a list, a bounce).
+    ignored: Mapped[str | None] = mapped_column(String(30))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuarantinedMail(Base):
+    """A mail that could not be read: kept with the reason, so the next ones still import."""
+
+    __tablename__ = "mail_quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MailCursor(Base):
+    """How far one IMAP mailbox was read: its UIDVALIDITY and the last UID imported."""
+
+    __tablename__ = "mail_cursors"
+
+    mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # a worker holds it until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # every try failed; a person sees it
+    BOUNCED = "bounced"  # sent, and the receiving side returned it
+
+
+class Outbox(Base):
+    """One outgoing mail or webhook call, stored with the change that caused it.
+
+    Its unique key makes it idempotent: whatever retries or crashes, one key is one row,
+    and a row is sent by whoever claims it, once.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status", "status", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    transport: Mapped[str] = mapped_column(String(10))  # "smtp" or "webhook"
+    kind: Mapped[str] = mapped_column(String(20))  # reply, ack, digest, urgent
+    recipient: Mapped[str] = mapped_column(String(500))
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    draft_id: Mapped[int | None] = mapped_column(index=True)
+    # An automatic reply to a customer: it counts against the hourly limit per address.
+    automatic: Mapped[bool] = mapped_column(default=False)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_until: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class DeskSetting(Base):
+    """A setting the owner changes in the operator pages (holidays, away mode)."""
+
+    __tablename__ = "desk_settings"
+
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
