@@ -149,10 +149,54 @@ def document() -> dict:
                     "type": "integer",
                     "description": "When pending: how long a person usually takes.",
                 },
+                "estimate": _ref("Estimate"),
                 "drafting": {
                     "type": "boolean",
                     "description": "When pending: the reply takes longer than the request "
                     "waits, and arrives on the event stream.",
+                },
+            },
+        },
+        "Estimate": {
+            "type": "object",
+            "description": "When pending: when a person will answer, honestly. Times are UTC; "
+            "show them in `timezone`, the shop's.",
+            "required": [
+                "open_now",
+                "away",
+                "answer_within_minutes",
+                "reply_expected_at",
+                "timezone",
+            ],
+            "properties": {
+                "open_now": {"type": "boolean", "description": "Within business hours now."},
+                "away": {"type": "boolean", "description": "The owner's away mode is on."},
+                "away_note": {"type": "string", "description": "The owner's note, while away."},
+                "opens_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "The next opening (after away mode and holidays); "
+                    "absent while open.",
+                },
+                "median_first_response_minutes": {
+                    "type": "integer",
+                    "description": "The median business minutes from a customer's message to "
+                    "a person's reply, over the last 50 replies; absent with fewer than 5.",
+                },
+                "answer_within_minutes": {
+                    "type": "integer",
+                    "description": "The usual wait from the opening: that median, else the "
+                    "review SLA.",
+                },
+                "reply_expected_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "The opening (or now) plus `answer_within_minutes` of "
+                    "business hours.",
+                },
+                "timezone": {
+                    "type": "string",
+                    "description": "The IANA time zone of the business hours (UTC without).",
                 },
             },
         },

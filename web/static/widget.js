@@ -28,6 +28,8 @@
       "rated": "Thanks for rating us {n} of 5.",
       "ratingFailed": "Your rating could not be saved.",
       "personWillReply": "A person will check this and reply here, usually within about {wait}.",
+      "closedNow": "We're closed now. We open {day} at {time} ({zone}) and usually answer within {wait} of opening.",
+      "awayUntil": "We're away until {date}; we'll answer when we're back.",
       "stillWorking": "Still working on your answer: it will appear here.",
       "personStillToReply": "A person will check your last message and reply here.",
       "offline": "We can't be reached right now. Please check your connection and try again.",
@@ -53,6 +55,8 @@
       "rated": "感谢您的评分：{n} 分（满分 5 分）。",
       "ratingFailed": "评分未能保存。",
       "personWillReply": "工作人员会查看并在这里回复您，一般需要约{wait}。",
+      "closedNow": "我们现在不在服务时间。我们将于{day} {time}（{zone}）开始服务，通常在开始服务后{wait}内回复。",
+      "awayUntil": "我们休假至{date}，回来后会回复您。",
       "stillWorking": "正在为您准备答复，稍后会显示在这里。",
       "personStillToReply": "工作人员会查看您的上一条消息并在这里回复。",
       "offline": "暂时无法连接，请检查网络后重试。",
@@ -78,6 +82,8 @@
       "rated": "Danke für Ihre Bewertung: {n} von 5.",
       "ratingFailed": "Ihre Bewertung konnte nicht gespeichert werden.",
       "personWillReply": "Jemand aus unserem Team prüft das und antwortet hier, meist innerhalb von etwa {wait}.",
+      "closedNow": "Wir haben gerade geschlossen. Wir öffnen am {day} um {time} Uhr ({zone}) und antworten meist innerhalb von {wait} nach Öffnung.",
+      "awayUntil": "Wir sind bis zum {date} nicht da; wir antworten, sobald wir zurück sind.",
       "stillWorking": "Wir arbeiten noch an Ihrer Antwort – sie erscheint hier.",
       "personStillToReply": "Jemand aus unserem Team prüft Ihre letzte Nachricht und antwortet hier.",
       "offline": "Wir sind gerade nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
@@ -103,6 +109,8 @@
       "rated": "Merci pour votre note de {n} sur 5.",
       "ratingFailed": "Votre note n'a pas pu être enregistrée.",
       "personWillReply": "Une personne de notre équipe va examiner votre demande et vous répondra ici, généralement sous {wait} environ.",
+      "closedNow": "Nous sommes fermés pour le moment. Nous ouvrons {day} à {time} ({zone}) et répondons généralement dans les {wait} suivant l'ouverture.",
+      "awayUntil": "Nous sommes absents jusqu'au {date}\u00a0; nous vous répondrons à notre retour.",
       "stillWorking": "Nous préparons encore votre réponse\u00a0: elle s'affichera ici.",
       "personStillToReply": "Une personne de notre équipe va examiner votre dernier message et vous répondra ici.",
       "offline": "Connexion impossible pour le moment. Vérifiez votre connexion et réessayez.",
@@ -128,6 +136,8 @@
       "rated": "Gracias por tu valoración: {n} de 5.",
       "ratingFailed": "No se pudo guardar tu valoración.",
       "personWillReply": "Una persona lo revisará y te responderá aquí, normalmente en un plazo aproximado de {wait}.",
+      "closedNow": "Ahora estamos cerrados. Abrimos el {day} a las {time} ({zone}) y solemos responder en menos de {wait} desde la apertura.",
+      "awayUntil": "Estamos fuera hasta el {date}; te responderemos a nuestra vuelta.",
       "stillWorking": "Seguimos preparando tu respuesta: aparecerá aquí.",
       "personStillToReply": "Una persona revisará tu último mensaje y te responderá aquí.",
       "offline": "No podemos conectar ahora mismo. Comprueba tu conexión y vuelve a intentarlo.",
@@ -153,6 +163,8 @@
       "rated": "評価（5段階中{n}）をありがとうございました。",
       "ratingFailed": "評価を保存できませんでした。",
       "personWillReply": "担当者が確認し、こちらに返信します。通常{wait}ほどお待ちいただきます。",
+      "closedNow": "ただいま営業時間外です。{day} {time}（{zone}）に営業を開始し、通常は開始から{wait}以内にお返事します。",
+      "awayUntil": "{date}まで休業しております。戻り次第お返事いたします。",
       "stillWorking": "回答を準備しています。こちらに表示されます。",
       "personStillToReply": "担当者が最後のメッセージを確認し、こちらに返信します。",
       "offline": "現在接続できません。通信環境をご確認のうえ、もう一度お試しください。",
@@ -178,6 +190,8 @@
       "rated": "شكرًا على تقييمك: {n} من 5.",
       "ratingFailed": "تعذّر حفظ تقييمك.",
       "personWillReply": "سيراجع أحد أفراد فريقنا رسالتك ويرد عليك هنا، عادةً خلال {wait} تقريبًا.",
+      "closedNow": "نحن مغلقون الآن. نفتح يوم {day} الساعة {time} ({zone})، وعادةً نرد خلال {wait} من وقت الافتتاح.",
+      "awayUntil": "نحن في إجازة حتى {date}، وسنرد عليك عند عودتنا.",
       "stillWorking": "ما زلنا نُعدّ إجابتك، وستظهر هنا.",
       "personStillToReply": "سيراجع أحد أفراد فريقنا رسالتك الأخيرة ويرد عليك هنا.",
       "offline": "تعذّر الاتصال بنا الآن. تحقق من اتصالك وحاول مرة أخرى.",
@@ -205,6 +219,10 @@
   var lang = (script.dataset.lang || document.documentElement.lang || "").trim().toLowerCase().split(/[-_]/)[0];
   if (!TEXTS.hasOwnProperty(lang)) lang = "en";
   var texts = TEXTS[lang];
+  // Dates and times in the customer's own regional format of that language, if the browser has one.
+  var locale = (navigator.languages || []).filter(function (l) {
+    return l.toLowerCase().split(/[-_]/)[0] === lang;
+  })[0] || lang;
   var base = new URL(script.src, location.href).origin;
   var api = base + "/api/v1";
   var title = script.dataset.title || texts.title;
@@ -333,12 +351,41 @@
     fill(li, msg);
   }
 
-  function waitNotice(minutes) {
+  function duration(minutes) {
     var hours = minutes >= 90;
     // Intl knows each language's plural forms ("2 hours", "2 Stunden", "ساعتان").
-    var wait = new Intl.NumberFormat(lang, { style: "unit", unit: hours ? "hour" : "minute", unitDisplay: "long" })
+    return new Intl.NumberFormat(lang, { style: "unit", unit: hours ? "hour" : "minute", unitDisplay: "long" })
       .format(hours ? Math.round(minutes / 60) : minutes);
-    say(t("personWillReply", { wait: wait }));
+  }
+
+  /* A time on the shop's clock, written the customer's way (en-GB "09:00", en-US "9:00 AM"). */
+  function shopTime(date, zone, options) {
+    return new Intl.DateTimeFormat(locale, Object.assign({ timeZone: zone }, options)).format(date);
+  }
+
+  /* The honest estimate for a message that waits for a person (docs/formats.md). */
+  function waitNotice(estimate) {
+    var wait = duration(estimate.answer_within_minutes);
+    if (!estimate.opens_at) { say(t("personWillReply", { wait: wait })); return; }
+    var opens = new Date(estimate.opens_at), zone = estimate.timezone;
+    if (estimate.away) {
+      say(t("awayUntil", { date: shopTime(opens, zone, { day: "numeric", month: "long" }) }));
+      // The owner's own words, on their own line in their own direction.
+      if (estimate.away_note) {
+        notice.appendChild(el("br"));
+        notice.appendChild(el("bdi", {}, estimate.away_note));
+      }
+      return;
+    }
+    // Within six days the weekday alone is clear; later it needs its date.
+    var soon = opens - Date.now() < 6 * 24 * 3600 * 1000;
+    say(t("closedNow", {
+      day: shopTime(opens, zone, soon ? { weekday: "long" } : { weekday: "long", day: "numeric", month: "long" }),
+      // Kept on one line: "9:00 AM", not "9:00" and "AM" apart.
+      time: shopTime(opens, zone, { hour: "numeric", minute: "2-digit" }).replace(/\s/g, "\u00a0"),
+      zone: zone,
+      wait: wait,
+    }));
   }
 
   function say(text) { notice.textContent = text; notice.hidden = false; }
@@ -475,7 +522,7 @@
               say(t("stillWorking"));
             } else {
               dropProvisional();
-              waitNotice(data.expected_wait_minutes);
+              waitNotice(data.estimate);
             }
           } else if (name === "error") { dropProvisional(); say(explain(data)); }
         });
