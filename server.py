@@ -18,15 +18,18 @@ from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from channels.email import start_polling
 from desk import Desk
 from settings import Settings, load_settings
 from web import security
 from web.api import api, error_response
 from web.limits import limiter, storage_uri
+from web.mailbox import mailbox
 from web.operator import operator
 from web.ops import ops
 from web.services import Services
 from web.shop import shop
+from web.workday import workday
 
 MAX_BODY_BYTES = 64 * 1024
 csrf = CSRFProtect()
@@ -53,7 +56,7 @@ def create_app(settings: Settings | None = None, desk: Desk | None = None) -> Fl
     security.init_app(app, settings)
     csrf.exempt(api)  # bearer tokens, not cookies: no cross-site request can carry one
     limiter.init_app(app)
-    for blueprint in (shop, api, operator, ops):
+    for blueprint in (shop, api, operator, mailbox, workday, ops):
         app.register_blueprint(blueprint)
     _errors(app)
     _timing(app, support)
@@ -116,7 +119,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def post_worker_init(worker) -> None:
-        worker.wsgi.extensions["support"].desk.jobs.start_workers(settings.job_workers)
+        desk = worker.wsgi.extensions["support"].desk
+        desk.jobs.start_workers(settings.job_workers)
+        if settings.job_workers:
+            start_polling(desk)
 
     def worker_exit(server, worker) -> None:
         app = getattr(worker, "wsgi", None)
@@ -149,7 +155,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
 
 
 def run_workers(settings: Settings | None = None) -> None:
-    """`support-agent worker`: draft turns in this process until SIGINT or SIGTERM."""
+    """`support-agent worker`: draft turns, send mail, run the schedules and poll the IMAP
+    mailbox (when SUPPORT_IMAP_URL is set) in this process until SIGINT or SIGTERM."""
     import signal
     import threading
 
@@ -160,7 +167,10 @@ def run_workers(settings: Settings | None = None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     desk.jobs.start_workers(max(1, settings.job_workers))
+    polling = start_polling(desk)
     stop.wait()
+    if polling is not None:
+        polling.set()
     desk.jobs.stop_workers(graceful=True)
 
 

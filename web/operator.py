@@ -29,6 +29,7 @@ from store.operators import LOGIN_FAILED_UNKNOWN, audit, audit_login, check_logi
 from store.queue import AlreadyDecided, pending
 from web.limits import limiter
 from web.locale import Locale, locale_for
+from web.plain import markdown_to_text
 from web.services import services
 
 operator = Blueprint("operator", __name__, url_prefix="/operator")
@@ -78,6 +79,10 @@ def _readable_json(value: object) -> str:
     # Not ASCII-escaped, so an operator's text in German or Chinese reads as written; the
     # template escapes it for HTML like any other text.
     return json.dumps(value, ensure_ascii=False)
+
+
+# Citation snippets are cut from Markdown help articles: shown as the text they say.
+operator.add_app_template_filter(markdown_to_text, "plain_text")
 
 
 def _form(model: type[Form]) -> Form | None:
@@ -249,6 +254,23 @@ class Composed:
 @login_required
 def draft_page(draft_id: int):
     return _draft_page(draft_id)
+
+
+@operator.get("/next")
+@login_required
+def next_draft():
+    """The waiting draft after `?after=ID` in the queue's order (round to the top), else the
+    most urgent one; the queue when none waits."""
+    svc = services()
+    after = request.args.get("after", type=int)
+    with svc.sessions() as db:
+        ids = [item.draft.id for item in pending(db, svc.settings.review_sla_minutes)]
+    if after in ids:
+        at = ids.index(after)
+        ids = ids[at + 1 :] + ids[:at]
+    if not ids:
+        return redirect(url_for("operator.queue"))
+    return redirect(url_for("operator.draft_page", draft_id=ids[0]))
 
 
 def _draft_page(draft_id: int, composed: Composed | None = None):
