@@ -1,0 +1,1 @@
+"""Mail itself: reading RFC 5322 messages, writing replies, and talking to SMTP and IMAP servers."""

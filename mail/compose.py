@@ -1,0 +1,106 @@
+"""Outgoing mail as it goes on the wire: headers that thread it, plain text and simple HTML.
+
+Replies carry In-Reply-To and References so the customer's client shows them in the
+same thread; automatic ones say `Auto-Submitted: auto-replied` (RFC 3834) so that other
+robots do not answer them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, getaddresses
+
+from pydantic import BaseModel
+
+REPLY_PREFIX = re.compile(
+    r"^\s*((re|aw|sv|vs|antw|ref|rif|res|odp|回复|答复)\s*(\[\d+\])?\s*:\s*)+", re.I
+)
+LINK = re.compile(r"https?://[^\s<>\"')]+")
+
+
+class MailContent(BaseModel):
+    """What one outgoing mail says, and where it sits in a thread."""
+
+    subject: str
+    text: str
+    html: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = []
+    # Where the customer's answer should go: our reply+<token>@ address.
+    reply_to: str | None = None
+
+
+def address_of(mail_from: str) -> str:
+    """The addr-spec of a From setting such as `Shop <support@shop.example>`."""
+    pairs = getaddresses([mail_from])
+    return pairs[0][1].lower() if pairs and pairs[0][1] else mail_from.strip().lower()
+
+
+def domain_of(mail_from: str) -> str:
+    return address_of(mail_from).rpartition("@")[2] or "support-agent.invalid"
+
+
+def message_id_for(key: str, mail_from: str) -> str:
+    """A Message-ID fixed by the idempotency key: a re-sent mail is recognisably the same one."""
+    slug = re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")[:40]
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return f"{slug}.{digest}@{domain_of(mail_from)}"
+
+
+def reply_address(mail_from: str, token: str) -> str:
+    """`support+<token>@shop.example`: a reply to it continues the conversation."""
+    local, _, domain = address_of(mail_from).partition("@")
+    return f"{local}+{token}@{domain}"
+
+
+def reply_subject(subject: str) -> str:
+    base = REPLY_PREFIX.sub("", subject or "").strip()
+    return f"Re: {base}" if base else "Re: your message"
+
+
+def simple_html(text: str) -> str:
+    """The plain text as HTML paragraphs with clickable links; nothing else."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    rendered = []
+    for paragraph in paragraphs:
+        escaped = html.escape(paragraph)
+        linked = LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        rendered.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+    return (
+        '<!DOCTYPE html><html><body style="font-family: sans-serif; line-height: 1.5">\n'
+        + "\n".join(rendered)
+        + "\n</body></html>\n"
+    )
+
+
+def compose(
+    *,
+    mail_from: str,
+    to: str,
+    message_id: str,
+    content: MailContent,
+    automatic: bool,
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = Address(addr_spec=to)
+    message["Subject"] = content.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = f"<{message_id}>"
+    if content.reply_to:
+        message["Reply-To"] = content.reply_to
+    if content.in_reply_to:
+        message["In-Reply-To"] = f"<{content.in_reply_to}>"
+    if content.references:
+        message["References"] = " ".join(f"<{ref}>" for ref in content.references[-20:])
+    if automatic:
+        message["Auto-Submitted"] = "auto-replied"
+        # Asks Exchange and friends not to answer this with an out-of-office in turn.
+        message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(content.text)
+    message.add_alternative(content.html or simple_html(content.text), subtype="html")
+    return message
