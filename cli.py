@@ -183,6 +183,72 @@ def ask(message: str, email: str | None, as_json: bool) -> None:
         click.echo(f"  review because: {reason.text}")
 
 
+@main.group()
+def mail() -> None:
+    """Support email in: one mail from an MTA pipe, or the IMAP mailbox."""
+
+
+# sysexits.h EX_TEMPFAIL: an MTA that gets it keeps the mail and delivers it again later.
+EX_TEMPFAIL = 75
+
+
+def _print_mail(receipt, as_json: bool) -> None:
+    if as_json:
+        fields = ("conversation_id", "message_id", "status", "reason")
+        click.echo(json.dumps(receipt.model_dump(mode="json", include=set(fields))))
+        return
+    where = f" in conversation {receipt.conversation_id}" if receipt.conversation_id else ""
+    reason = f": {receipt.reason}" if receipt.reason else ""
+    click.echo(f"{receipt.status} <{receipt.message_id or '?'}>{where}{reason}")
+
+
+@mail.command("receive")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line for the mail.")
+def mail_receive(as_json: bool) -> None:
+    """Read one RFC 5322 mail on stdin (as an MTA pipe delivers it), answer or queue it.
+
+    Exits 0 once the mail is stored (also when it is ignored, a duplicate, or quarantined
+    as unreadable), and 75 (try again later) when it could not be stored.
+    """
+    from desk import Desk
+
+    raw = click.get_binary_stream("stdin").read()
+    try:
+        receipt = Desk(load_settings()).receive_mail(raw, draft_now=True)
+    except Exception as error:  # a wrong setting too: the MTA keeps the mail and tries again
+        click.echo(f"error: the mail was not stored: {type(error).__name__}: {error}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    _print_mail(receipt, as_json)
+
+
+@mail.command("fetch")
+@click.option("--once", is_flag=True, help="Fetch what is new and stop, instead of waiting.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per mail.")
+def mail_fetch(once: bool, as_json: bool) -> None:
+    """Import new mail from SUPPORT_IMAP_URL and answer or queue each one."""
+    import signal
+    import threading
+
+    from channels.email import fetch, poll
+    from desk import Desk
+    from mail.servers import MailServerError
+
+    desk = Desk(load_settings())
+    try:
+        if once:
+            for receipt in fetch(desk, draft_now=True):
+                _print_mail(receipt, as_json)
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        for receipt in poll(desk, stop, draft_now=True):
+            _print_mail(receipt, as_json)
+    except MailServerError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+
+
 # Options that `eval` and `calibrate` share.
 report_option = click.option(
     "--report",
@@ -404,6 +470,51 @@ def add_operator(name: str, password_stdin: bool) -> None:
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"operator {name} can log in")
+
+
+@main.command()
+@click.option("--send", is_flag=True, help="Mail it to SUPPORT_OWNER_EMAIL now instead.")
+def digest(send: bool) -> None:
+    """Print the owner's morning digest as of now; with --send, mail it at once.
+
+    The worker sends it by itself each day at SUPPORT_DIGEST_TIME; one digest a day goes
+    out, so --send after that says when it went.
+    """
+    from desk import Desk
+    from desk.delivery import DeliveryFailed
+    from mail.servers import server_url
+    from store.models import OutboxStatus
+
+    settings = load_settings()
+    desk = Desk(settings)
+    if not send:
+        click.echo(desk.digest().text, nl=False)
+        return
+    needed = {
+        "SUPPORT_OWNER_EMAIL": settings.owner_email,
+        "SUPPORT_SMTP_URL": settings.smtp_url,
+        "SUPPORT_MAIL_FROM": settings.mail_from,
+    }
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise ConfigError(f"digest --send needs {names}")
+    row = desk.queue_digest()
+    if row.status == OutboxStatus.SENT:
+        click.echo(f"today's digest went to {settings.owner_email} at {row.sent_at:%H:%M} UTC")
+        return
+    try:
+        delivered = desk.deliver_now(row.id)
+    except DeliveryFailed as error:  # the row keeps the error; the workers try it again
+        click.echo(f"error: the digest was not sent: {error}", err=True)
+        sys.exit(1)
+    if not delivered:  # a worker holds it, or it failed for good before
+        row = desk.outbox_row(row.id)
+        why = f" ({row.error})" if row.error else ""
+        click.echo(f"error: the digest was not sent here: it is {row.status}{why}", err=True)
+        sys.exit(1)
+    server = server_url(settings.smtp_url.get_secret_value()).safe
+    click.echo(f"digest sent to {settings.owner_email} through {server}")
 
 
 @main.command()

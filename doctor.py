@@ -182,6 +182,24 @@ def _orders(settings: Settings) -> str:
     return f"the imported snapshot: {count} orders (no live connector configured)"
 
 
+def _mail(settings: Settings) -> str:
+    """The SMTP server takes our login and the IMAP mailbox opens, when they are configured."""
+    from mail.servers import Mailbox, check_smtp
+
+    said = []
+    if settings.smtp_url is not None:
+        said.append(
+            "SMTP: "
+            + check_smtp(settings.smtp_url.get_secret_value(), ca_file=settings.mail_tls_ca_file)
+        )
+    if settings.imap_url is not None:
+        with Mailbox(
+            settings.imap_url.get_secret_value(), ca_file=settings.mail_tls_ca_file
+        ) as box:
+            said.append(f"IMAP: {box.name} opens")
+    return "; ".join(said) or "email is not configured (SUPPORT_SMTP_URL, SUPPORT_IMAP_URL)"
+
+
 CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
     ("data_dir", _data_dir),
     ("database", _database),
@@ -192,6 +210,7 @@ CHECKS: list[tuple[str, Callable[[Settings], str]]] = [
     ("llm_tool_call", _llm_tool_call),
     ("calibration", _calibration),
     ("orders", _orders),
+    ("mail", _mail),
 ]
 
 

@@ -11,10 +11,12 @@ the desk stores, in that order, and tells the live events what changed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 from collections.abc import Callable
+from datetime import date, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -22,7 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agent.draft import Decision, Draft
 from agent.turn import Agent
-from desk import drafting, intake, transcripts
+from desk import alerts, delivery, drafting, email_intake, intake, outbox, transcripts
+from desk.away import Estimate, estimate
+from desk.delivery import DeliveryFailed
+from desk.digest import Digest, build_digest, digest_due, queue_digest
+from desk.email_intake import MailReceipt
 from desk.events import Events, conversation_key, events_for, turn_key
 from desk.jobs import JobQueue
 from desk.lookups import FailedLookups
@@ -32,7 +38,19 @@ from kb.retrieval import Retriever
 from settings import Settings
 from store.conversations import authorized, start_conversation
 from store.db import session_factory
-from store.models import Channel, Conversation, DraftStatus, Message, Review, Turn, TurnStatus
+from store.models import (
+    Channel,
+    Conversation,
+    DraftStatus,
+    MailStatus,
+    Message,
+    Outbox,
+    OutboxStatus,
+    Review,
+    Turn,
+    TurnStatus,
+    utcnow,
+)
 from store.models import Draft as DraftRow
 from store.queue import expected_wait_minutes
 
@@ -52,6 +70,8 @@ class Outcome(BaseModel):
     status: DraftStatus
     reply: Reply | None = None
     expected_wait_minutes: int | None = None
+    # When it waits for a person: when they open, and when the reply is expected.
+    estimate: Estimate | None = None
 
 
 class Desk:
@@ -65,7 +85,9 @@ class Desk:
         self.settings = settings
         self.sessions: sessionmaker[Session] = session_factory(settings.db_url)
         self.events = events or events_for(settings.redis_url)
-        self.jobs = JobQueue(settings, draft_turn=self._job, recover=self.recover)
+        self.jobs = JobQueue(
+            settings, draft_turn=self._job, deliver=self._deliver_job, recover=self.recover
+        )
         self.on_drafted: list[Callable[[Draft], None]] = []
         self._retriever = retriever
         # Built now, so a wrong connector setting stops `serve` at start, not a turn later.
@@ -88,10 +110,14 @@ class Desk:
 
     # A conversation starts -------------------------------------------------------------
 
-    def start_conversation(self, *, verified_email: str | None = None) -> tuple[str, str]:
+    def start_conversation(
+        self, *, verified_email: str | None = None, channel: Channel = Channel.WIDGET
+    ) -> tuple[str, str]:
         """(conversation id, the bearer token that alone opens it)."""
         with self.sessions() as session:
-            conversation, token = start_conversation(session, verified_email=verified_email)
+            conversation, token = start_conversation(
+                session, verified_email=verified_email, channel=channel
+            )
             return conversation.id, token
 
     def opens(self, conversation_id: str, token: str) -> bool:
@@ -183,6 +209,7 @@ class Desk:
                 self.events.append(key, {"kind": "token", "text": piece})
         self.events.append(key, {"kind": "done"})
         self.events.append(conversation_key(claim.conversation_id), {"draft_id": stored.draft_id})
+        self._send_mails_of(stored.draft_id)
         for observe in self.on_drafted:
             observe(stored)
         return stored
@@ -195,10 +222,18 @@ class Desk:
             turn = session.get(Turn, claim.turn_id)
             if turn.status == TurnStatus.DONE:  # another worker finished it first
                 return draft
-            return drafting.record(session, turn, draft)
+            return drafting.record(session, turn, draft, settings=self.settings)
+
+    def _send_mails_of(self, draft_id: int | None) -> None:
+        """Queue the jobs that send a draft's mails, stored with it; the sweep covers a loss."""
+        try:
+            for outbox_id in self._outbox_of(draft_id):
+                self.jobs.deliver(outbox_id)
+        except Exception:
+            log.exception("could not queue the mails of draft %s", draft_id)
 
     def recover(self) -> int:
-        """Queue every turn nobody is working on; returns how many."""
+        """Queue every turn and outgoing mail nobody is working on; returns how many."""
         owed = drafting.stale(
             self.sessions, received_before_seconds=self.settings.turn_retry_seconds * 4 + 30
         )
@@ -206,9 +241,12 @@ class Desk:
         # when a slow turn outlived its lease and this drafting overtakes the first one.
         for turn_id in owed:
             self.jobs.enqueue(turn_id, stream=True)
-        if owed:
-            log.info("re-queued %d unfinished turns", len(owed))
-        return len(owed)
+        unsent = outbox.owed(self.sessions, queued_before_seconds=30)
+        for outbox_id in unsent + self.run_schedules():
+            self.jobs.deliver(outbox_id)
+        if owed or unsent:
+            log.info("re-queued %d unfinished turns and %d unsent mails", len(owed), len(unsent))
+        return len(owed) + len(unsent)
 
     def ask(
         self,
@@ -220,18 +258,105 @@ class Desk:
     ) -> Draft:
         """One turn drafted right here, for `ask`, the evals and tests: no queue, no workers."""
         if conversation_id is None:
-            conversation_id, _ = self.start_conversation(verified_email=email)
+            conversation_id, _ = self.start_conversation(verified_email=email, channel=channel)
         receipt = self.receive(conversation_id, text, channel=channel, enqueue=False)
-        if not receipt.queued:
-            return self.stored_draft(receipt.turn_id)
+        return self._draft_here(receipt.turn_id, queued=receipt.queued)
+
+    def _draft_here(self, turn_id: int, *, queued: bool) -> Draft:
+        if not queued:
+            return self.stored_draft(turn_id)
         # Each failed attempt is retried at once; the one past the last stores a pending draft.
         for _ in range(self.settings.turn_attempts):
             try:
-                drafted = self.draft(receipt.turn_id)
+                drafted = self.draft(turn_id)
             except Exception:
                 continue
-            return drafted or self.stored_draft(receipt.turn_id)
-        return self.draft(receipt.turn_id) or self.stored_draft(receipt.turn_id)
+            return drafted or self.stored_draft(turn_id)
+        return self.draft(turn_id) or self.stored_draft(turn_id)
+
+    # A mail arrives --------------------------------------------------------------------
+
+    def receive_mail(self, raw: bytes, *, draft_now: bool = False) -> MailReceipt:
+        """Store one RFC 5322 mail and queue its turn; with `draft_now` (the `mail` commands,
+        which may run with no workers) draft it and send its mails right here."""
+        receipt = email_intake.receive_mail(self.sessions, self.settings, raw)
+        if receipt.turn_id is None:
+            return receipt
+        self.events.append(conversation_key(receipt.conversation_id), {"turn_id": receipt.turn_id})
+        if not draft_now:
+            if receipt.queued:
+                try:
+                    self.jobs.enqueue(receipt.turn_id)
+                except Exception:  # the turn row is stored: the recovery sweep will queue it
+                    log.exception("could not queue turn %s", receipt.turn_id)
+            return receipt
+        draft = self._draft_here(receipt.turn_id, queued=receipt.queued)
+        for outbox_id in self._outbox_of(draft.draft_id):
+            # A failed send is queued again with its next try; the workers' sweep sends it.
+            with contextlib.suppress(DeliveryFailed):
+                self.deliver_now(outbox_id)
+        status = MailStatus.SENT if draft.decision == Decision.SEND else MailStatus.PENDING
+        return receipt.model_copy(update={"status": status})
+
+    def mail_cursor(self, mailbox: str, uidvalidity: int) -> int:
+        return email_intake.cursor(self.sessions, mailbox, uidvalidity)
+
+    def advance_mail_cursor(self, mailbox: str, uidvalidity: int, uid: int) -> None:
+        email_intake.advance(self.sessions, mailbox, uidvalidity, uid)
+
+    # The owner is kept informed -------------------------------------------------------
+
+    def digest(self, *, now: datetime | None = None) -> Digest:
+        with self.sessions() as session:
+            return build_digest(session, self.settings, now=now or utcnow())
+
+    def queue_digest(self, *, now: datetime | None = None) -> Outbox | None:
+        """Today's digest to the owner, queued once a day (None when mail is not set up)."""
+        with self.sessions.begin() as session:
+            return queue_digest(session, self.settings, now=now or utcnow())
+
+    def run_schedules(self, *, now: datetime | None = None) -> list[int]:
+        """Queue what is due by the clock: SLA alerts, and the morning digest; returns the
+        outbox rows to send. Run by the workers' sweep; every row is keyed, so several
+        workers running it at once still queue each mail once."""
+        now = now or utcnow()
+        with self.sessions.begin() as session:
+            rows = alerts.sla_sweep(session, self.settings, now=now)
+            last = session.scalar(
+                select(Outbox.key).where(Outbox.kind == "digest").order_by(Outbox.id.desc())
+            )
+            last_day = date.fromisoformat(last.removeprefix("digest:")) if last else None
+            if digest_due(self.settings, now=now, last_sent_date=last_day):
+                rows += [row for row in [queue_digest(session, self.settings, now=now)] if row]
+            return [row.id for row in rows]
+
+    # Mail and webhooks go out ----------------------------------------------------------
+
+    def deliver_now(self, outbox_id: int) -> bool:
+        """Send one outbox row in this process; raises DeliveryFailed (its next try is queued
+        in the row, for the workers)."""
+        return delivery.deliver(self.sessions, self.settings, outbox_id)
+
+    def outbox_row(self, outbox_id: int) -> Outbox | None:
+        with self.sessions() as session:
+            return session.get(Outbox, outbox_id)
+
+    def _deliver_job(self, outbox_id: int) -> None:
+        try:
+            self.deliver_now(outbox_id)
+        except DeliveryFailed as failed:
+            if failed.retry_in is not None:
+                self.jobs.deliver(outbox_id, delay=failed.retry_in)
+
+    def _outbox_of(self, draft_id: int | None) -> list[int]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Outbox.id).where(
+                        Outbox.draft_id == draft_id, Outbox.status == OutboxStatus.QUEUED
+                    )
+                )
+            )
 
     # What the customer gets ------------------------------------------------------------
 
@@ -257,6 +382,7 @@ class Desk:
                 message_id=row.message_id,
                 status=DraftStatus.PENDING,
                 expected_wait_minutes=wait,
+                estimate=estimate(session, self.settings),
             )
 
     def stored_draft(self, turn_id: int) -> Draft:
@@ -307,6 +433,7 @@ class Desk:
             embedder=lambda: self.agent.retriever.embedder,
         )
         self.events.append(conversation_key(decided.conversation_id), {"draft_id": draft_id})
+        self._send_mails_of(draft_id)
         return decided.review
 
     def translate_draft(self, draft_id: int) -> str:

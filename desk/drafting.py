@@ -24,6 +24,8 @@ from agent.policy import raised_flags
 from agent.prompts import render
 from agent.translation import for_owner
 from agent.turn import HISTORY, Said, TurnInput
+from desk import alerts, email_replies
+from settings import Settings
 from store.models import (
     Author,
     Conversation,
@@ -126,12 +128,15 @@ def renewing(sessions: sessionmaker[Session], claim: Claim, lease_seconds: float
         renewer.join()
 
 
-def record(session: Session, turn: Turn, draft: Draft) -> Draft:
-    """Store the turn's one draft (and its ticket and sent reply) in the caller's transaction."""
+def record(session: Session, turn: Turn, draft: Draft, *, settings: Settings) -> Draft:
+    """Store the turn's one draft (and its ticket, its sent reply, and the mail that carries
+    the reply or the promise of one) in the caller's transaction."""
+    conversation = session.get(Conversation, turn.conversation_id)
+    draft = email_replies.brake(session, settings, conversation, draft)
     if draft.ticket is not None:
         ticket = Ticket(
             conversation_id=turn.conversation_id,
-            customer_email=session.get(Conversation, turn.conversation_id).verified_email,
+            customer_email=conversation.verified_email,
             subject=draft.ticket.subject,
             summary=draft.ticket.summary,
         )
@@ -173,6 +178,13 @@ def record(session: Session, turn: Turn, draft: Draft) -> Draft:
     turn.status, turn.lease_until = TurnStatus.DONE, None
     session.flush()
     draft.draft_id, draft.conversation_id = row.id, turn.conversation_id
+    if sent:
+        email_replies.queue_reply(
+            session, settings, conversation, draft_id=row.id, text=draft.reply, automatic=True
+        )
+    else:
+        email_replies.queue_ack(session, settings, conversation, draft=draft)
+        alerts.queue_alerts(session, settings, row, now=utcnow())
     return draft
 
 

@@ -46,31 +46,55 @@ def receive(
     contact_email: str | None = None,
     client_address: str | None = None,
 ) -> Receipt:
-    if len(text) > settings.max_message_chars:
-        raise MessageTooLong(
-            f"the message has {len(text)} characters; max {settings.max_message_chars}"
-        )
     with sessions.begin() as session:
-        if session.get(Conversation, conversation_id) is None:
-            raise UnknownConversation(f"no conversation {conversation_id}")
-        message = Message(conversation_id=conversation_id, author=Author.CUSTOMER, text=text)
-        session.add(message)
-        session.flush()
-        waiting = session.scalar(select(func.count(Turn.id)).where(Turn.status.in_(OPEN_TURNS)))
-        turn = Turn(
+        return store_message(
+            session,
+            settings,
             conversation_id=conversation_id,
-            message_id=message.id,
-            status=TurnStatus.RECEIVED,
+            text=text,
             channel=channel,
             contact_email=contact_email,
             client_address=client_address,
         )
-        session.add(turn)
-        session.flush()
-        busy = waiting >= settings.max_pending_turns
-        if busy:
-            record(session, turn, _over_capacity(text, waiting, settings.shop_language))
-        return Receipt(conversation_id, message.id, turn.id, queued=not busy)
+
+
+def store_message(
+    session: Session,
+    settings: Settings,
+    *,
+    conversation_id: str,
+    text: str,
+    channel: Channel,
+    contact_email: str | None = None,
+    client_address: str | None = None,
+) -> Receipt:
+    """The message and its turn in the caller's transaction (a mail adds its own row to it)."""
+    if len(text) > settings.max_message_chars:
+        raise MessageTooLong(
+            f"the message has {len(text)} characters; max {settings.max_message_chars}"
+        )
+    if session.get(Conversation, conversation_id) is None:
+        raise UnknownConversation(f"no conversation {conversation_id}")
+    message = Message(conversation_id=conversation_id, author=Author.CUSTOMER, text=text)
+    session.add(message)
+    session.flush()
+    waiting = session.scalar(select(func.count(Turn.id)).where(Turn.status.in_(OPEN_TURNS)))
+    turn = Turn(
+        conversation_id=conversation_id,
+        message_id=message.id,
+        status=TurnStatus.RECEIVED,
+        channel=channel,
+        contact_email=contact_email,
+        client_address=client_address,
+    )
+    session.add(turn)
+    session.flush()
+    busy = waiting >= settings.max_pending_turns
+    if busy:
+        record(
+            session, turn, _over_capacity(text, waiting, settings.shop_language), settings=settings
+        )
+    return Receipt(conversation_id, message.id, turn.id, queued=not busy)
 
 
 def _over_capacity(text: str, waiting: int, shop_language: str) -> Draft:

@@ -1,8 +1,9 @@
-"""The task queue that drafts turns: huey, on SQLite in the data dir or on Redis.
+"""The task queue that drafts turns and sends mail: huey, on SQLite in the data dir or on Redis.
 
-The queue only says "look at turn N"; the turns table says what is owed. A job lost
-with a killed worker is found again by the recovery sweep, which runs when workers
-start and then every half lease.
+The queue only says "look at turn N" or "send outbox row N"; the tables say what is owed.
+A job lost with a killed worker is found again by the recovery sweep, which runs when
+workers start and then every half lease (at most a minute); the sweep also runs the
+desk's schedules (the morning digest, SLA alerts).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class JobQueue:
         settings: Settings,
         *,
         draft_turn: Callable[..., None],
+        deliver: Callable[[int], None],
         recover: Callable[[], int],
     ) -> None:
         if settings.redis_url:
@@ -86,12 +88,20 @@ class JobQueue:
             retry_backoff=2,
             name="draft_turn",
         )(draft_turn)
+        # One try per job: a failed send schedules its own next try (see desk.delivery).
+        self._deliver = self.huey.task(name="deliver")(deliver)
         self._sweep_seconds = max(1.0, min(60.0, settings.turn_lease_seconds / 2))
         self._consumer: Consumer | None = None
         self._stop = threading.Event()
 
     def enqueue(self, turn_id: int, *, stream: bool = False) -> None:
         self._draft(turn_id, stream=stream)
+
+    def deliver(self, outbox_id: int, *, delay: float | None = None) -> None:
+        if delay:
+            self._deliver.schedule(args=(outbox_id,), delay=delay)
+        else:
+            self._deliver(outbox_id)
 
     def start_workers(self, count: int) -> None:
         """Worker threads in this process; recovers left-over turns first."""
@@ -120,7 +130,7 @@ class JobQueue:
         try:
             self._recover()
         except Exception:  # a failed sweep must not stop the workers; the next one retries
-            log.exception("recovering unfinished turns failed")
+            log.exception("the recovery sweep failed")
 
     def stop_workers(self, graceful: bool = True) -> None:
         self._stop.set()

@@ -16,10 +16,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.translation import translate
+from desk import email_replies
 from ingestion.feedback import learn_from_edit
 from kb.embeddings import Embedder
 from settings import Settings
-from store.models import Draft, DraftStatus, Message, Operator, Review
+from store.models import Conversation, Draft, DraftStatus, Message, Operator, Review
 from store.operators import audit
 from store.queue import AlreadyDecided, decide
 
@@ -74,6 +75,17 @@ def review(
                 target=draft.language,
                 original=original,
                 translation=text,
+            )
+        if action == Action.APPROVE and draft.status == DraftStatus.PENDING:
+            # Stored with the decision: its commit sends both, a lost race drops both.
+            edited = text is not None and text.strip() != draft.reply.strip()
+            email_replies.queue_reply(
+                session,
+                settings,
+                session.get(Conversation, draft.conversation_id),
+                draft_id=draft.id,
+                text=text.strip() if edited else draft.reply,
+                automatic=False,
             )
         decided = decide(
             session, draft, operator, action, text=text, reason=reason, original=original

@@ -24,6 +24,7 @@ EXPECTED_CHECKS = [
     "llm_tool_call",
     "calibration",
     "orders",
+    "mail",
 ]
 
 
@@ -39,6 +40,7 @@ def test_doctor_passes_on_the_local_setup_and_prints_json():
     assert "lookup_order" in by_name["llm_tool_call"]["detail"]
     assert "SQLite queue" in by_name["jobs"]["detail"]
     assert "the imported snapshot" in by_name["orders"]["detail"]
+    assert "email is not configured" in by_name["mail"]["detail"]
     assert all(check["seconds"] >= 0 for check in checks)
 
 
@@ -116,3 +118,32 @@ def test_invalid_settings_fail_first_and_alone(monkeypatch):
     (check,) = json.loads(result.stdout)["checks"]
     assert check["name"] == "settings" and not check["ok"]
     assert check["detail"].startswith("SUPPORT_AUTO_SEND_THRESHOLD:")
+
+
+def test_the_mail_check_logs_in_to_smtp_and_opens_the_imap_mailbox(tmp_path, monkeypatch):
+    from doctor import CHECKS, run_check
+    from settings import load_settings
+    from tests.mail_servers import imap_server, smtp_server
+
+    with smtp_server() as smtp, imap_server() as imap:
+        monkeypatch.setenv("SUPPORT_SMTP_URL", smtp.url)
+        monkeypatch.setenv("SUPPORT_IMAP_URL", imap.url)
+        load_settings.cache_clear()
+        check = run_check("mail", dict(CHECKS)["mail"], load_settings())
+    assert check.ok, check.detail
+    assert f"127.0.0.1:{smtp.port} accepts us" in check.detail
+    assert "/INBOX opens" in check.detail and "imap-secret-password" not in check.detail
+
+
+def test_a_wrong_imap_password_fails_the_mail_check_without_showing_it(tmp_path, monkeypatch):
+    from doctor import CHECKS, run_check
+    from settings import load_settings
+    from tests.mail_servers import imap_server
+
+    with imap_server() as imap:
+        wrong = imap.url.replace("imap-secret-password", "guessed-password")
+        monkeypatch.setenv("SUPPORT_IMAP_URL", wrong)
+        load_settings.cache_clear()
+        check = run_check("mail", dict(CHECKS)["mail"], load_settings())
+    assert not check.ok
+    assert "guessed-password" not in check.detail and "\n" not in check.detail

@@ -82,11 +82,11 @@ def test_a_database_failure_while_storing_the_draft_is_retried_and_answered_once
     script("scripted/main", [RETURN_ANSWER, "YES", RETURN_ANSWER, "YES"])
     real_record, failures = drafting.record, []
 
-    def flaky(session, turn, draft):
+    def flaky(session, turn, draft, **options):
         if not failures:
             failures.append(turn.id)
             raise OperationalError("INSERT INTO drafts", {}, Exception("disk I/O error"))
-        return real_record(session, turn, draft)
+        return real_record(session, turn, draft, **options)
 
     monkeypatch.setattr(drafting, "record", flaky)
     draft = desk.ask(QUESTION)

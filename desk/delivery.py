@@ -1,0 +1,93 @@
+"""An outbox row goes out: a mail through SMTP, or a webhook call; retried when that fails.
+
+One try per call. A failed try puts the row back with its next-try time and raises;
+the job queue schedules that try, and the sweep finds any row whose job was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from desk import outbox
+from mail.compose import MailContent, compose
+from mail.servers import MailServerError, send_mail
+from settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+# How long one worker holds a row it is sending: far beyond an SMTP conversation.
+LEASE_SECONDS = 300
+WEBHOOK_TIMEOUT = 10
+MAX_RETRY_SECONDS = 3600
+
+
+class DeliveryFailed(RuntimeError):
+    """This try failed; `retry_in` says when the next one is due (None: no more tries)."""
+
+    def __init__(self, message: str, retry_in: float | None) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
+
+
+def deliver(sessions: sessionmaker[Session], settings: Settings, outbox_id: int) -> bool:
+    """Send the row once if it is still owed; False when it is sent, failed or held elsewhere."""
+    claimed = outbox.claim(sessions, outbox_id, LEASE_SECONDS)
+    if claimed is None:
+        return False
+    try:
+        if claimed.transport == outbox.Transport.SMTP:
+            _send_mail(settings, claimed)
+        else:
+            _post_webhook(claimed.recipient, claimed.payload)
+    except (MailServerError, WebhookFailed, ConfigError) as error:
+        retry_in = None
+        if claimed.attempts < settings.mail_attempts and not isinstance(error, ConfigError):
+            retry_in = min(
+                MAX_RETRY_SECONDS, settings.mail_retry_seconds * 2 ** (claimed.attempts - 1)
+            )
+        outbox.release(sessions, outbox_id, str(error), retry_in=retry_in)
+        log.warning("outbox %s, try %d: %s", outbox_id, claimed.attempts, error)
+        raise DeliveryFailed(str(error), retry_in) from error
+    outbox.sent(sessions, outbox_id)
+    return True
+
+
+def _send_mail(settings: Settings, claimed: outbox.Claimed) -> None:
+    if settings.smtp_url is None or not settings.mail_from:
+        raise ConfigError("SUPPORT_SMTP_URL and SUPPORT_MAIL_FROM are needed to send mail")
+    message = compose(
+        mail_from=settings.mail_from,
+        to=claimed.recipient,
+        message_id=claimed.message_id,
+        content=MailContent.model_validate(claimed.payload),
+        automatic=claimed.automatic,
+    )
+    send_mail(settings.smtp_url.get_secret_value(), message, ca_file=settings.mail_tls_ca_file)
+
+
+class WebhookFailed(RuntimeError):
+    pass
+
+
+def _post_webhook(url: str, payload: dict) -> None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
+            response.read(1024)
+    except urllib.error.HTTPError as error:
+        raise WebhookFailed(f"the webhook answered HTTP {error.code}") from error
+    except (urllib.error.URLError, OSError) as error:
+        # The URL may carry a secret (Slack's do): only its host is named.
+        host = urlsplit(url).hostname
+        raise WebhookFailed(f"the webhook at {host} did not answer: {error}") from error
