@@ -93,6 +93,12 @@ class SMTPServer:
             self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
             return list(self.messages)
 
+    def wait_until(self, wanted, timeout: float = 30) -> list[EmailMessage]:
+        """The messages once `wanted(message)` holds for one of them (or the timeout passed)."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: any(wanted(m) for m in self.messages), timeout)
+            return list(self.messages)
+
     def start(self) -> None:
         options = {}
         if self.tls:

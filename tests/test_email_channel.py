@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -560,3 +561,64 @@ def test_every_fixture_mail_ends_stored_as_expected_and_once(tmp_path):
         assert session.scalar(select(func.count(QuarantinedMail.id))) == sum(
             1 for w in expected.values() if w.get("unparseable")
         )
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        _Webhook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_angry_mail_reaches_the_owner_at_once_by_mail_and_webhook(make_desk, smtp):
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Webhook.received.clear()
+    try:
+        desk = make_desk(
+            owner_email="owner@shop.example",
+            notify_webhook=f"http://127.0.0.1:{server.server_port}/hook",
+            public_url="https://desk.shop.example",
+        )
+        script("mail", ["We are sorry to hear that.", "YES"])
+        receipt = desk.receive_mail(
+            mail("This is unacceptable. I am furious, my kettle arrived broken!"),
+            draft_now=True,
+        )
+    finally:
+        server.shutdown()
+
+    assert receipt.status == MailStatus.PENDING
+    sent = smtp.wait_for(2)
+    to_owner = [m for m in sent if m["To"] == "owner@shop.example"]
+    assert len(to_owner) == 1 and "anger" in to_owner[0]["Subject"]
+    with desk.sessions() as session:
+        draft_id = session.scalar(
+            select(Draft.id).where(Draft.conversation_id == receipt.conversation_id)
+        )
+    link = f"https://desk.shop.example/operator/drafts/{draft_id}"
+    assert link in to_owner[0].get_body(("plain",)).get_content()
+    [call] = _Webhook.received
+    assert "anger" in call["text"] and link in json.dumps(call)
+
+
+def test_the_workers_sweep_mails_the_morning_digest_once_a_day(make_desk, smtp):
+    desk = make_desk(owner_email="owner@shop.example", digest_time="00:00")
+
+    desk.jobs.start_workers(1)  # its first sweep finds the digest due, queues and sends it
+    try:
+        smtp.wait_until(lambda message: message["To"] == "owner@shop.example")
+        desk.recover()  # the next sweep, the same day
+        time.sleep(1)
+    finally:
+        desk.jobs.stop_workers()
+
+    # Mails owed by earlier tests in this module may go out too; the owner's are counted.
+    to_owner = [m for m in smtp.messages if m["To"] == "owner@shop.example"]
+    assert [m["Subject"].split(",")[0] for m in to_owner] == ["Support digest"]
