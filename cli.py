@@ -196,10 +196,11 @@ def _print_mail(receipt, as_json: bool) -> None:
     if as_json:
         fields = ("conversation_id", "message_id", "status", "reason")
         click.echo(json.dumps(receipt.model_dump(mode="json", include=set(fields))))
-        return
-    where = f" in conversation {receipt.conversation_id}" if receipt.conversation_id else ""
-    reason = f": {receipt.reason}" if receipt.reason else ""
-    click.echo(f"{receipt.status} <{receipt.message_id or '?'}>{where}{reason}")
+    else:
+        where = f" in conversation {receipt.conversation_id}" if receipt.conversation_id else ""
+        reason = f": {receipt.reason}" if receipt.reason else ""
+        click.echo(f"{receipt.status} <{receipt.message_id or '?'}>{where}{reason}")
+    sys.stdout.flush()  # `mail fetch` runs for days: each line reaches a pipe as it happens
 
 
 @mail.command("receive")
