@@ -10,6 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -261,7 +262,7 @@ class Settings(BaseSettings):
         10 * 1024 * 1024, ge=1024, description="Largest inbound mail accepted, in bytes."
     )
     mail_attempts: int = Field(
-        8, ge=1, le=30, description="Tries to send one outgoing mail before it is marked failed."
+        12, ge=1, le=30, description="Tries to send one outgoing mail before it is marked failed."
     )
     mail_retry_seconds: float = Field(
         30.0, ge=0, description="Wait before an outgoing mail is tried again; doubles per try."
@@ -327,18 +328,27 @@ class Settings(BaseSettings):
         schemes = (
             ("smtp://", "smtps://") if info.field_name == "smtp_url" else ("imap://", "imaps://")
         )
-        if value and not value.get_secret_value().startswith(schemes):
+        if value is None:
+            return value
+        url = value.get_secret_value()
+        if not url.startswith(schemes):
             raise ValueError(f"expected a {' or '.join(schemes)} URL")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises on a password that cut the URL short)
+        except ValueError:
+            raise ValueError(
+                "the URL does not parse: percent-encode / # ? @ : in the user and password"
+            ) from None
+        if not parts.hostname:
+            raise ValueError("the URL names no host")
         return value
 
-    @field_validator("business_hours")
+    @field_validator("notify_webhook")
     @classmethod
-    def _business_hours(cls, value: str | None) -> str | None:
-        from desk.hours import parse  # imported here: the desk package imports settings
-
-        if value is None or not value.strip():
-            return None  # no business hours: always open
-        parse(value)
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
         return value
 
     @field_validator("local_model_path")
@@ -362,7 +372,10 @@ def _one_line(error: ValidationError) -> str:
     field = str(first["loc"][0]) if first["loc"] else "?"
     message = first["msg"].removeprefix("Value error, ")
     given = first.get("input")
-    shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+    secret = field in Settings.model_fields and "SecretStr" in str(
+        Settings.model_fields[field].annotation
+    )
+    shown = f" (got {given!r})" if isinstance(given, str | int | float) and not secret else ""
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{ENV_PREFIX}{field.upper()}: {message}{shown}{more}"
 

@@ -41,8 +41,10 @@ def poll(desk: Desk, stop: threading.Event, *, draft_now: bool) -> Iterator[Mail
                     box.wait(desk.settings.imap_poll_seconds)
         except MailServerError as error:
             log.warning("IMAP: %s; trying again in %.0f s", error, backoff)
-            stop.wait(backoff)
-            backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
+        except Exception:  # the database, most likely: the cursor did not move, nothing is lost
+            log.exception("IMAP: importing failed; trying again in %.0f s", backoff)
+        stop.wait(backoff)
+        backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
 
 
 def start_polling(desk: Desk) -> threading.Event | None:
@@ -68,6 +70,14 @@ def _mailbox(desk: Desk) -> Mailbox:
 
 def _new_mail(desk: Desk, box: Mailbox, *, draft_now: bool) -> Iterator[MailReceipt]:
     last = desk.mail_cursor(box.name, box.uidvalidity)
+    if last is None:
+        # A mailbox seen for the first time (or renumbered): the mail nobody has read yet,
+        # not years of answered mail; the cursor then starts at the newest one.
+        unread, newest = box.unseen()
+        for _, raw in box.fetch(unread):
+            yield desk.receive_mail(raw, draft_now=draft_now)
+        desk.advance_mail_cursor(box.name, box.uidvalidity, newest)
+        last = newest
     for uid, raw in box.after(last):
         receipt = desk.receive_mail(raw, draft_now=draft_now)
         desk.advance_mail_cursor(box.name, box.uidvalidity, uid)

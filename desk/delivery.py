@@ -45,16 +45,19 @@ def deliver(sessions: sessionmaker[Session], settings: Settings, outbox_id: int)
             _send_mail(settings, claimed)
         else:
             _post_webhook(claimed.recipient, claimed.payload)
-    except (MailServerError, WebhookFailed, ConfigError) as error:
+    except Exception as error:  # whatever it was, the row must not stay `sending` for ever
+        if not isinstance(error, MailServerError | WebhookFailed | ConfigError):
+            log.exception("outbox %s could not be sent", outbox_id)
+            error = RuntimeError(f"{type(error).__name__}: the mail could not be written")
         retry_in = None
         if claimed.attempts < settings.mail_attempts and not isinstance(error, ConfigError):
             retry_in = min(
                 MAX_RETRY_SECONDS, settings.mail_retry_seconds * 2 ** (claimed.attempts - 1)
             )
-        outbox.release(sessions, outbox_id, str(error), retry_in=retry_in)
+        outbox.release(sessions, claimed, str(error), retry_in=retry_in)
         log.warning("outbox %s, try %d: %s", outbox_id, claimed.attempts, error)
         raise DeliveryFailed(str(error), retry_in) from error
-    outbox.sent(sessions, outbox_id)
+    outbox.sent(sessions, claimed)
     return True
 
 
@@ -66,9 +69,18 @@ def _send_mail(settings: Settings, claimed: outbox.Claimed) -> None:
         to=claimed.recipient,
         message_id=claimed.message_id,
         content=MailContent.model_validate(claimed.payload),
-        automatic=claimed.automatic,
+        auto_submitted=_auto_submitted(claimed),
     )
     send_mail(settings.smtp_url.get_secret_value(), message, ca_file=settings.mail_tls_ca_file)
+
+
+def _auto_submitted(claimed: outbox.Claimed) -> str | None:
+    """RFC 3834: `auto-replied` for an automatic answer to a customer, `auto-generated` for
+    the desk's own mail to the owner (so a mailbox that feeds back into the desk ignores it);
+    none for a reply a person approved."""
+    if claimed.automatic:
+        return "auto-replied"
+    return None if claimed.kind == "reply" else "auto-generated"
 
 
 class WebhookFailed(RuntimeError):
@@ -82,12 +94,14 @@ def _post_webhook(url: str, payload: dict) -> None:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
+    # The URL may carry a secret (Slack's do): errors name only its host, never the URL.
+    host = urlsplit(url).hostname
     try:
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
             response.read(1024)
     except urllib.error.HTTPError as error:
-        raise WebhookFailed(f"the webhook answered HTTP {error.code}") from error
-    except (urllib.error.URLError, OSError) as error:
-        # The URL may carry a secret (Slack's do): only its host is named.
-        host = urlsplit(url).hostname
-        raise WebhookFailed(f"the webhook at {host} did not answer: {error}") from error
+        raise WebhookFailed(f"the webhook at {host} answered HTTP {error.code}") from None
+    except urllib.error.URLError as error:
+        raise WebhookFailed(f"the webhook at {host} did not answer: {error.reason}") from None
+    except Exception as error:
+        raise WebhookFailed(f"the webhook at {host} failed: {type(error).__name__}") from None

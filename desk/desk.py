@@ -298,7 +298,7 @@ class Desk:
         status = MailStatus.SENT if draft.decision == Decision.SEND else MailStatus.PENDING
         return receipt.model_copy(update={"status": status})
 
-    def mail_cursor(self, mailbox: str, uidvalidity: int) -> int:
+    def mail_cursor(self, mailbox: str, uidvalidity: int) -> int | None:
         return email_intake.cursor(self.sessions, mailbox, uidvalidity)
 
     def advance_mail_cursor(self, mailbox: str, uidvalidity: int, uid: int) -> None:
@@ -349,6 +349,8 @@ class Desk:
                 self.jobs.deliver(outbox_id, delay=failed.retry_in)
 
     def _outbox_of(self, draft_id: int | None) -> list[int]:
+        if draft_id is None:  # another worker stored this turn's draft, and its mails
+            return []
         with self.sessions() as session:
             return list(
                 session.scalars(

@@ -8,17 +8,18 @@ as ignored, an unreadable one in the quarantine. A Message-ID seen before is a d
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from desk.intake import Receipt, store_message
 from mail.compose import address_of
-from mail.parse import ParsedMail, Unparseable, parse, reply_address
+from mail.parse import LoopReason, ParsedMail, Unparseable, parse, reply_address
 from settings import Settings
 from store.models import (
     Channel,
@@ -31,6 +32,8 @@ from store.models import (
     QuarantinedMail,
 )
 from store.operators import audit
+
+log = logging.getLogger(__name__)
 
 TRUNCATED = "\n\n[The mail was longer; the whole of it is kept with the conversation.]"
 
@@ -48,22 +51,39 @@ class MailReceipt(BaseModel):
 
 
 def receive_mail(sessions: sessionmaker[Session], settings: Settings, raw: bytes) -> MailReceipt:
+    """Store one mail; raises only when the database cannot be reached (try again later)."""
     try:
         mail = parse(raw, max_bytes=settings.mail_max_bytes)
     except Unparseable as error:
-        return _quarantine(sessions, raw, str(error))
+        return _quarantine(sessions, raw[: settings.mail_max_bytes], str(error))
     try:
         with sessions.begin() as session:
             return _receive(session, settings, mail, raw)
-    except IntegrityError:
-        # Another process stored the same Message-ID a moment ago.
+    except IntegrityError as error:
         with sessions() as session:
-            return _duplicate(session, mail)
+            if session.scalar(
+                select(MailMessage.id).where(MailMessage.message_id == mail.message_id)
+            ):
+                return _duplicate(session, mail)  # another process stored it a moment ago
+        return _quarantine(sessions, raw, f"could not be stored: {_one_line(error)}")
+    except OperationalError:
+        raise  # the database is down or busy: nothing is lost, the mail is read again
+    except Exception as error:
+        # One odd mail must not stop the ones after it: it waits here for a person.
+        log.exception("mail %s could not be stored", mail.message_id)
+        return _quarantine(sessions, raw, f"could not be stored: {_one_line(error)}")
+
+
+def _one_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
 
 
 def _receive(session: Session, settings: Settings, mail: ParsedMail, raw: bytes) -> MailReceipt:
     if session.scalar(select(MailMessage.id).where(MailMessage.message_id == mail.message_id)):
         return _duplicate(session, mail)
+    if mail.loop is None and _ours(session, settings, mail):
+        mail = mail.model_copy(update={"loop": LoopReason.OWN_MAIL})
     if mail.loop is not None:
         return _ignore(session, mail, raw)
     conversation = _thread(session, settings, mail) or _start(session, mail)
@@ -123,11 +143,20 @@ def _attachments(mail: ParsedMail) -> str:
     return "\n\n[Attached: " + "; ".join(names) + "]"
 
 
+def _ours(session: Session, settings: Settings, mail: ParsedMail) -> bool:
+    """A mail this desk sent (a digest or alert to an owner whose mailbox is the support
+    one, or a reply that came back): answering it would start a loop."""
+    if settings.mail_from and mail.from_address == address_of(settings.mail_from):
+        return True
+    return session.scalar(select(Outbox.id).where(Outbox.message_id == mail.message_id)) is not None
+
+
 def _thread(session: Session, settings: Settings, mail: ParsedMail) -> Conversation | None:
     """The conversation this mail continues: one of our mails (or the customer's earlier
     ones) in In-Reply-To/References, or our reply+<token>@ address; never the subject. The
-    sender must be the conversation's: a different sender starts a conversation of their own."""
-    senders = {mail.from_address, reply_address(mail)}
+    sender must be the conversation's: a different sender starts a conversation of their own.
+    Only From counts here: Reply-To is whatever the sender wrote."""
+    senders = {mail.from_address}
     ids = [*mail.in_reply_to, *reversed(mail.references)]
     for message_id in ids:
         found = session.scalar(
@@ -252,18 +281,23 @@ def _quarantined(reason: str) -> MailReceipt:
     )
 
 
-def cursor(sessions: sessionmaker[Session], mailbox: str, uidvalidity: int) -> int:
-    """The last UID imported from `mailbox`; 0 when it is new or its UIDVALIDITY changed
-    (the server renumbered it: all is read again, and Message-IDs keep out duplicates)."""
+def cursor(sessions: sessionmaker[Session], mailbox: str, uidvalidity: int) -> int | None:
+    """The last UID imported from `mailbox`; None when it is new or its UIDVALIDITY changed
+    (the server renumbered it: its old UIDs mean nothing now)."""
     with sessions() as session:
         row = session.get(MailCursor, mailbox)
-        return row.last_uid if row is not None and row.uidvalidity == uidvalidity else 0
+        return row.last_uid if row is not None and row.uidvalidity == uidvalidity else None
 
 
 def advance(sessions: sessionmaker[Session], mailbox: str, uidvalidity: int, uid: int) -> None:
-    with sessions.begin() as session:
-        row = session.get(MailCursor, mailbox)
-        if row is None:
-            session.add(MailCursor(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=uid))
-        elif row.uidvalidity != uidvalidity or row.last_uid < uid:
-            row.uidvalidity, row.last_uid = uidvalidity, uid
+    for _ in range(2):  # two pollers may create the first row at once: then update it
+        try:
+            with sessions.begin() as session:
+                row = session.get(MailCursor, mailbox)
+                if row is None:
+                    session.add(MailCursor(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=uid))
+                elif row.uidvalidity != uidvalidity or row.last_uid < uid:
+                    row.uidvalidity, row.last_uid = uidvalidity, uid
+            return
+        except IntegrityError:
+            continue

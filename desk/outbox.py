@@ -88,6 +88,7 @@ def automatic_replies_since(session: Session, address: str, hours: float = 1.0) 
 @dataclass(frozen=True)
 class Claimed:
     id: int
+    kind: str
     transport: str
     recipient: str
     message_id: str | None
@@ -119,6 +120,7 @@ def claim(sessions: sessionmaker[Session], outbox_id: int, lease_seconds: float)
         row = session.get(Outbox, outbox_id)
         return Claimed(
             id=row.id,
+            kind=row.kind,
             transport=row.transport,
             recipient=row.recipient,
             message_id=row.message_id,
@@ -128,17 +130,26 @@ def claim(sessions: sessionmaker[Session], outbox_id: int, lease_seconds: float)
         )
 
 
-def sent(sessions: sessionmaker[Session], outbox_id: int) -> None:
+def _held(claimed: Claimed):
+    """Still this sender's claim: a sender whose lease ran out may not overwrite another's."""
+    return and_(
+        Outbox.id == claimed.id,
+        Outbox.status == OutboxStatus.SENDING,
+        Outbox.attempts == claimed.attempts,
+    )
+
+
+def sent(sessions: sessionmaker[Session], claimed: Claimed) -> None:
     with sessions.begin() as session:
         session.execute(
             update(Outbox)
-            .where(Outbox.id == outbox_id)
+            .where(_held(claimed))
             .values(status=OutboxStatus.SENT, lease_until=None, sent_at=utcnow(), error=None)
         )
 
 
 def release(
-    sessions: sessionmaker[Session], outbox_id: int, error: str, *, retry_in: float | None
+    sessions: sessionmaker[Session], claimed: Claimed, error: str, *, retry_in: float | None
 ) -> None:
     """A failed try: queued again, not before `retry_in` seconds, or `failed` when None."""
     if retry_in is None:
@@ -148,7 +159,7 @@ def release(
     with sessions.begin() as session:
         session.execute(
             update(Outbox)
-            .where(Outbox.id == outbox_id, Outbox.status == OutboxStatus.SENDING)
+            .where(_held(claimed))
             .values(status=status, lease_until=next_try, error=error[:2000])
         )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.translation import translate
@@ -76,20 +77,25 @@ def review(
                 original=original,
                 translation=text,
             )
-        if action == Action.APPROVE and draft.status == DraftStatus.PENDING:
-            # Stored with the decision: its commit sends both, a lost race drops both.
-            edited = text is not None and text.strip() != draft.reply.strip()
-            email_replies.queue_reply(
-                session,
-                settings,
-                session.get(Conversation, draft.conversation_id),
-                draft_id=draft.id,
-                text=text.strip() if edited else draft.reply,
-                automatic=False,
+        try:
+            if action == Action.APPROVE and draft.status == DraftStatus.PENDING:
+                # Stored with the decision: its commit sends both, a lost race drops both.
+                edited = text is not None and text.strip() != draft.reply.strip()
+                email_replies.queue_reply(
+                    session,
+                    settings,
+                    session.get(Conversation, draft.conversation_id),
+                    draft_id=draft.id,
+                    text=text.strip() if edited else draft.reply,
+                    automatic=False,
+                )
+            decided = decide(
+                session, draft, operator, action, text=text, reason=reason, original=original
             )
-        decided = decide(
-            session, draft, operator, action, text=text, reason=reason, original=original
-        )
+        except IntegrityError:
+            # A second approval of the same draft at the same moment: its reply row exists.
+            session.rollback()
+            raise AlreadyDecided(f"draft {draft_id} was already decided") from None
         if decided.action == "edit":
             question = session.get(Message, draft.message_id).text
             _learn(settings, draft, question, decided, embedder)

@@ -7,9 +7,9 @@ robots do not answer them.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
+import secrets
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
@@ -45,10 +45,10 @@ def domain_of(mail_from: str) -> str:
 
 
 def message_id_for(key: str, mail_from: str) -> str:
-    """A Message-ID fixed by the idempotency key: a re-sent mail is recognisably the same one."""
+    """A Message-ID for the outbox row of `key`, stored with it, so every try sends the same
+    one. Its random part keeps anyone from guessing it to slip into a conversation."""
     slug = re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")[:40]
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return f"{slug}.{digest}@{domain_of(mail_from)}"
+    return f"{slug}.{secrets.token_hex(8)}@{domain_of(mail_from)}"
 
 
 def reply_address(mail_from: str, token: str) -> str:
@@ -83,7 +83,7 @@ def compose(
     to: str,
     message_id: str,
     content: MailContent,
-    automatic: bool,
+    auto_submitted: str | None,
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = mail_from
@@ -97,8 +97,8 @@ def compose(
         message["In-Reply-To"] = f"<{content.in_reply_to}>"
     if content.references:
         message["References"] = " ".join(f"<{ref}>" for ref in content.references[-20:])
-    if automatic:
-        message["Auto-Submitted"] = "auto-replied"
+    if auto_submitted:
+        message["Auto-Submitted"] = auto_submitted
         # Asks Exchange and friends not to answer this with an out-of-office in turn.
         message["X-Auto-Response-Suppress"] = "All"
     message.set_content(content.text)

@@ -51,6 +51,7 @@ class LoopReason(StrEnum):
     NULL_SENDER = "null_sender"
     ROBOT_SENDER = "robot_sender"
     BOUNCE = "bounce"
+    OWN_MAIL = "own_mail"  # sent by this desk (set by the desk, which knows its address)
 
 
 class Bounce(BaseModel):
@@ -116,6 +117,8 @@ CHARSET_SUPERSETS = {
 
 ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+")
 MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+MAX_ID = 250
+MAX_ADDRESS = 320
 ROBOT_LOCAL_PART = re.compile(
     r"(?:mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply)(?:[-_.+].*)?",
     re.IGNORECASE,
@@ -223,7 +226,7 @@ def _parse(raw: bytes) -> ParsedMail:
         full_text=full_text,
         html_only=html_only,
         attachments=attachments,
-        loop=_loop_reason(message, from_address, bounce),
+        loop=_loop_reason(message, from_address, reply_to[0][1] if reply_to else None, bounce),
         bounce=bounce,
     )
 
@@ -314,11 +317,28 @@ def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
         # policy.default raises on some malformed address lists (IndexError, AttributeError
         # for "support@shop.example, orders@"): fall back to the forgiving older parser.
         pairs = getaddresses([_decode_words(value) for value in _raw_values(message, name)])
-    return [
-        (_clean(display_name).strip(), addr_spec.strip().lower())
-        for display_name, addr_spec in pairs
-        if ADDRESS.fullmatch(addr_spec.strip())
-    ]
+    usable = []
+    for display_name, addr_spec in pairs:
+        address = _ascii_address(addr_spec.strip().lower())
+        if address and ADDRESS.fullmatch(address):
+            usable.append((_clean(display_name).strip(), address))
+    return usable
+
+
+def _ascii_address(address: str) -> str | None:
+    """The address as it can be stored and written to: an internationalised domain in its
+    IDNA form; None for a non-ASCII local part (no SMTP server here takes SMTPUTF8)."""
+    # Raw UTF-8 in a header (RFC 6532) reaches us as surrogate escapes.
+    address = address.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    local, _, domain = address.rpartition("@")
+    if not local.isascii() or len(address) > MAX_ADDRESS:
+        return None
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    return f"{local}@{domain}"
 
 
 def _recipients(message: Message) -> list[str]:
@@ -331,7 +351,9 @@ def _message_ids(message: Message, name: str) -> list[str]:
     for value in _raw_values(message, name):
         # Some clients drop the angle brackets; a bare token with an @ is still an id.
         ids += MESSAGE_ID.findall(value) or [token for token in value.split() if "@" in token]
-    return list(dict.fromkeys(ids))
+    # An id that no store column holds, or with control characters, names nothing we sent.
+    usable = [i for i in ids if len(i) <= MAX_ID and i.isprintable() and i.isascii()]
+    return list(dict.fromkeys(usable))
 
 
 def _date(message: Message) -> datetime | None:
@@ -625,7 +647,9 @@ def _library_view(text: str) -> tuple[str, dict[str, str]]:
 # --- loops and bounces -----------------------------------------------------------------
 
 
-def _loop_reason(message: Message, from_address: str, bounce: Bounce | None) -> LoopReason | None:
+def _loop_reason(
+    message: Message, from_address: str, reply_to: str | None, bounce: Bounce | None
+) -> LoopReason | None:
     if bounce is not None:
         return LoopReason.BOUNCE
     auto_submitted = _header(message, "Auto-Submitted").split(";")[0].strip().lower()
@@ -640,7 +664,9 @@ def _loop_reason(message: Message, from_address: str, bounce: Bounce | None) -> 
     return_path = _raw_values(message, "Return-Path")
     if return_path and re.fullmatch(r"<\s*>", return_path[0].strip()):
         return LoopReason.NULL_SENDER
-    if ROBOT_LOCAL_PART.fullmatch(from_address.split("@")[0]):
+    # A contact form sends from no-reply@ with the customer in Reply-To: a person wrote it.
+    person = reply_to is not None and not ROBOT_LOCAL_PART.fullmatch(reply_to.split("@")[0])
+    if ROBOT_LOCAL_PART.fullmatch(from_address.split("@")[0]) and not person:
         return LoopReason.ROBOT_SENDER
     return None
 

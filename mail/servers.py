@@ -63,10 +63,14 @@ class ServerURL:
 
 def server_url(url: str) -> ServerURL:
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # its text would show part of the password
+        raise MailServerError("the mail server URL does not parse") from None
     return ServerURL(
         scheme=parts.scheme,
         host=parts.hostname or "",
-        port=parts.port,
+        port=port,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         path=unquote(parts.path or ""),
@@ -186,17 +190,28 @@ class Mailbox:
 
     def after(self, last_uid: int) -> Iterator[tuple[int, bytes]]:
         """The mails with a UID above `last_uid`, oldest first, read without marking them seen."""
+        # "N:*" always matches the newest mail, even below N: hence the filter.
+        found = self._search(["UID", f"{last_uid + 1}:*"])
+        yield from self.fetch(sorted(uid for uid in found if uid > last_uid))
+
+    def unseen(self) -> tuple[list[int], int]:
+        """(the UIDs nobody has read yet, the highest UID in the folder)."""
+        return sorted(self._search(["UNSEEN"])), max(self._search(["ALL"]), default=0)
+
+    def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes]]:
         try:
-            # "N:*" always matches the newest mail, even below N: hence the filter.
-            uids = sorted(
-                u for u in self._client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid
-            )
             for start in range(0, len(uids), FETCH_BATCH):
                 batch = uids[start : start + FETCH_BATCH]
                 fetched = self._client.fetch(batch, ["BODY.PEEK[]"])
                 for uid in batch:
                     if uid in fetched:
                         yield uid, fetched[uid][b"BODY[]"]
+        except (IMAPClientError, OSError) as error:
+            raise MailServerError(f"{self.server.safe}: {_one_line(error)}") from error
+
+    def _search(self, criteria: list[str]) -> list[int]:
+        try:
+            return list(self._client.search(criteria))
         except (IMAPClientError, OSError) as error:
             raise MailServerError(f"{self.server.safe}: {_one_line(error)}") from error
 

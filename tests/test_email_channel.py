@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from agent.draft import Decision, ReasonCode
 from channels.email import fetch, poll
 from desk import Desk
+from desk.delivery import DeliveryFailed
 from desk.review import Action
 from store.models import (
     Channel,
@@ -622,3 +623,117 @@ def test_the_workers_sweep_mails_the_morning_digest_once_a_day(make_desk, smtp):
     # Mails owed by earlier tests in this module may go out too; the owner's are counted.
     to_owner = [m for m in smtp.messages if m["To"] == "owner@shop.example"]
     assert [m["Subject"].split(",")[0] for m in to_owner] == ["Support digest"]
+
+
+def test_a_mail_from_an_international_domain_is_answered_and_an_unstorable_one_waits_aside(
+    make_desk, monkeypatch
+):
+    desk = make_desk()
+    script("mail", ANSWERED)
+    # As a client that writes raw UTF-8 headers (RFC 6532) sends it.
+    umlaut = mail(sender="kunde@bücher.example").replace(
+        b"kunde@=?utf-8?q?b=C3=BCcher?=.example", "kunde@bücher.example".encode()
+    )
+    assert "kunde@bücher.example".encode() in umlaut
+
+    answered = desk.receive_mail(umlaut, draft_now=True)
+
+    assert answered.status == MailStatus.SENT
+    with desk.sessions() as session:
+        conversation = session.get(Conversation, answered.conversation_id)
+        assert conversation.contact_address == "kunde@xn--bcher-kva.example"
+
+    def broken(*args, **kwargs):
+        raise ValueError("a value the database refuses")
+
+    monkeypatch.setattr("desk.email_intake.store_message", broken)
+    odd = desk.receive_mail(mail("first"), draft_now=True)
+    monkeypatch.undo()
+    script("mail", ANSWERED)
+    after = desk.receive_mail(mail("second"), draft_now=True)
+
+    assert odd.status == MailStatus.IGNORED and odd.reason.startswith("quarantined: could not")
+    assert after.status == MailStatus.SENT
+
+
+def test_the_desks_own_mail_coming_back_is_never_answered(make_desk, smtp):
+    desk = make_desk()
+
+    digest_loop = desk.receive_mail(
+        mail("Support digest: 3 drafts waiting", sender="support@shop.example"), draft_now=True
+    )
+
+    assert digest_loop.status == MailStatus.IGNORED
+    assert digest_loop.reason.startswith("own_mail")
+    assert smtp.wait_for(1, timeout=0.5) == []
+
+
+def test_a_contact_form_from_a_no_reply_sender_is_answered_to_the_customer_in_reply_to(
+    make_desk, smtp
+):
+    desk = make_desk()
+    script("mail", ANSWERED)
+
+    receipt = desk.receive_mail(
+        mail(sender="no-reply@forms.example", headers={"Reply-To": "grace@example.com"}),
+        draft_now=True,
+    )
+
+    assert receipt.status == MailStatus.SENT
+    assert smtp.wait_for(1)[0]["To"] == "grace@example.com"
+
+
+def test_a_forged_reply_to_does_not_let_a_stranger_into_a_conversation(make_desk, smtp):
+    desk = make_desk()
+    script("mail", ANSWERED * 2)
+    first = desk.receive_mail(mail(message_id="<ada-own@example.com>"), draft_now=True)
+
+    forged = desk.receive_mail(
+        mail(
+            "Please send the invoice to me instead.",
+            sender="mallory@example.net",
+            in_reply_to="ada-own@example.com",
+            headers={"Reply-To": CUSTOMER},
+        ),
+        draft_now=True,
+    )
+
+    assert forged.conversation_id != first.conversation_id
+
+
+def test_a_mail_that_cannot_be_written_is_tried_a_limited_number_of_times_then_failed(
+    make_desk, smtp, monkeypatch
+):
+    desk = make_desk(mail_attempts=2)
+    script("mail", ANSWERED)
+
+    def unwritable(**_):
+        raise TypeError("a header no encoder takes")
+
+    monkeypatch.setattr("desk.delivery.compose", unwritable)
+    receipt = desk.receive_mail(mail(), draft_now=True)
+    [row] = _outbox(desk, receipt.conversation_id)
+    with pytest.raises(DeliveryFailed):
+        desk.deliver_now(row.id)
+
+    [row] = _outbox(desk, receipt.conversation_id)
+    assert row.status == OutboxStatus.FAILED and row.attempts == 2
+    assert "could not be written" in row.error
+
+
+def test_a_mailbox_seen_for_the_first_time_imports_only_what_nobody_has_read(make_desk, tmp_path):
+    with imap_server() as imap:
+        desk = make_desk(imap_url=imap.url)
+        imap.deliver(mail(headers={"Precedence": "bulk"}, message_id="<old@example.com>"))
+        client = imap.client()
+        client.select_folder("INBOX")
+        client.add_flags(client.search(["ALL"]), [b"\\Seen"])  # answered long ago
+        client.logout()
+        imap.deliver(mail(headers={"Precedence": "bulk"}, message_id="<unread@example.com>"))
+
+        first = [r.message_id for r in fetch(desk, draft_now=True)]
+        imap.deliver(mail(headers={"Precedence": "bulk"}, message_id="<new@example.com>"))
+        then = [r.message_id for r in fetch(desk, draft_now=True)]
+
+    assert first == ["unread@example.com"]
+    assert then == ["new@example.com"]

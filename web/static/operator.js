@@ -57,7 +57,7 @@
   }
 
   document.addEventListener("keydown", function (event) {
-    if (event.defaultPrevented || event.isComposing) return;
+    if (event.defaultPrevented || event.isComposing || event.repeat) return;  // a held key acts once
     if (event.ctrlKey || event.altKey || event.metaKey || typing(event.target)) return;
     if (event.key === "Enter") {
       // A focused link or button answers Enter itself; else the selected row opens.
