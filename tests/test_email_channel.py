@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -737,3 +740,34 @@ def test_a_mailbox_seen_for_the_first_time_imports_only_what_nobody_has_read(mak
 
     assert first == ["unread@example.com"]
     assert then == ["new@example.com"]
+
+
+@pytest.mark.model
+def test_a_running_worker_reads_the_mailbox_and_mails_the_answer(web_data_dir, smtp):
+    with imap_server() as imap:
+        env = {
+            **os.environ,
+            "SUPPORT_DATA_DIR": str(web_data_dir),
+            "SUPPORT_IMAP_URL": imap.url,
+            "SUPPORT_SMTP_URL": smtp.url,
+            "SUPPORT_MAIL_FROM": SHOP,
+            "SUPPORT_LLM_MODEL": TEST_LLM,
+            "SUPPORT_JOB_WORKERS": "1",
+            "SUPPORT_MAIL_AUTO_REPLIES_PER_HOUR": "1000",
+        }
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "cli", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            imap.deliver(mail("How long does shipping take?", sender="walt@example.com"))
+            arrived = smtp.wait_until(lambda m: m["To"] == "walt@example.com", timeout=300)
+        finally:
+            worker.terminate()
+            _, errors = worker.communicate(timeout=60)
+
+    [answer] = [m for m in arrived if m["To"] == "walt@example.com"]
+    assert answer["Subject"] == "Re: Returns" and answer["In-Reply-To"]
+    assert worker.returncode == 0, errors.decode()[-2000:]
