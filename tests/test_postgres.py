@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import socket
@@ -11,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from desk import Desk
 from kb.retrieval import Retriever
@@ -99,3 +100,37 @@ def test_a_turn_is_stored_in_postgres(postgres_url, shop_dir):
             select(Message.text).where(Message.conversation_id == draft.conversation_id)
         ).all()
         assert texts[0] == "Do you ship to Canada?"
+
+
+def test_mail_is_stored_threaded_quarantined_and_deduplicated_in_postgres(postgres_url, tmp_path):
+    from desk.email_intake import MailReceipt
+    from store.models import MailMessage, MailStatus, QuarantinedMail
+
+    fixtures = Path(__file__).parent / "fixtures" / "mail"
+    expected = json.loads((fixtures / "expected.json").read_text())
+    settings = shop_settings(
+        tmp_path / "pg-mail", database_url=postgres_url, mail_from="Shop <support@shop.example>"
+    )
+    desk = Desk(settings)
+
+    first: dict[str, MailReceipt] = {}
+    for name in sorted(expected):
+        first[name] = desk.receive_mail((fixtures / name).read_bytes())
+    again = [desk.receive_mail((fixtures / name).read_bytes()) for name in sorted(expected)]
+    # Values PostgreSQL refuses where SQLite is lenient: a NUL byte, an over-long id.
+    odd = (
+        b"From: ada@example.com\r\nMessage-ID: <"
+        + b"x" * 2000
+        + b"@e>\r\nSubject: \x00hi\r\n\r\nHi\x00"
+    )
+    stored_odd = desk.receive_mail(odd)
+
+    people = [n for n, w in expected.items() if not w.get("unparseable") and not w["loop"]]
+    assert {first[n].status for n in people} == {MailStatus.PENDING}
+    assert [r.status for r in again].count(MailStatus.DUPLICATE) == len(expected) - sum(
+        1 for w in expected.values() if w.get("unparseable")
+    )
+    assert stored_odd.status in (MailStatus.PENDING, MailStatus.IGNORED)
+    with session_factory(postgres_url)() as session:
+        assert session.scalar(select(func.count(QuarantinedMail.id))) >= 3
+        assert session.scalar(select(func.count(MailMessage.id))) >= len(expected) - 3
