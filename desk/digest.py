@@ -29,7 +29,7 @@ from desk.hours import schedule_for
 from desk.outbox import queue_mail
 from mail.compose import MailContent, message_id_for
 from settings import Settings
-from store.models import Conversation, DraftStatus, Message, Outbox
+from store.models import Conversation, DraftStatus, Message, Outbox, OutboxStatus
 from store.models import Draft as DraftRow
 from store.queue import pending
 
@@ -120,6 +120,7 @@ def build_digest(session: Session, settings: Settings, *, now: datetime) -> Dige
         day=today,
         sections=[
             waiting,
+            *_undelivered(session, settings, now),
             _answered(session, settings, _local_day(today - timedelta(days=1), zone)),
             _gaps(session, settings, now),
         ],
@@ -383,6 +384,41 @@ def _gaps(session: Session, settings: Settings, now: datetime) -> Section:
         items=items[:MOST_ITEMS],
         more=max(0, len(items) - MOST_ITEMS),
     )
+
+
+def _undelivered(session: Session, settings: Settings, now: datetime) -> list[Section]:
+    """Replies that failed for good or bounced in the last week: the customer is still
+    waiting although the queue shows the draft as answered. No section when there is none."""
+    rows = session.scalars(
+        select(Outbox)
+        .where(
+            Outbox.kind.in_(["reply", "ack"]),
+            Outbox.status.in_([OutboxStatus.FAILED, OutboxStatus.BOUNCED]),
+            Outbox.created_at >= now - timedelta(days=7),
+        )
+        .order_by(Outbox.id.desc())
+    ).all()
+    if not rows:
+        return []
+    items = [
+        Item(
+            text=f"To {row.recipient}: {row.payload.get('subject', '')}",
+            note=f"{row.status} · {question_line(row.error or '')}",
+            draft_id=row.draft_id,
+            link=draft_link(settings, row.draft_id) if row.draft_id else base_url(settings),
+        )
+        for row in rows
+    ]
+    return [
+        Section(
+            key="undelivered",
+            title="Mail that did not reach the customer",
+            summary=f"{_count(len(items), 'mail')} failed or bounced in the last 7 days: "
+            "the customer is still waiting; answer another way.",
+            items=items[:MOST_ITEMS],
+            more=max(0, len(items) - MOST_ITEMS),
+        )
+    ]
 
 
 def _has(draft: DraftRow, code: ReasonCode) -> bool:

@@ -289,6 +289,11 @@ def test_a_bounce_is_recorded_against_the_mail_it_returns(make_desk, smtp):
     [reply] = _outbox(desk, first.conversation_id)
     assert reply.status == OutboxStatus.BOUNCED
     assert "5.1.1" in reply.error or "does not exist" in reply.error
+    # The owner learns of it the next morning: the draft looks answered, the customer is not.
+    undelivered = desk.digest().section("undelivered")
+    assert any(
+        CUSTOMER in item.text and item.draft_id == reply.draft_id for item in undelivered.items
+    )
 
 
 def _bounce(original_id: str, recipient: str) -> bytes:
