@@ -37,6 +37,9 @@ class Holiday(BaseModel):
     name: str | None = Field(None, max_length=100)
 
 
+MAX_AWAY_DAYS = 366
+
+
 class Vacation(BaseModel):
     """Away mode: nobody answers until `back_on`, the first day a person is back."""
 
@@ -49,6 +52,9 @@ class Vacation(BaseModel):
         # Without a day, no waiting customer could be told when a person answers.
         if self.on and self.back_on is None:
             raise ValueError("away mode needs the day you are back")
+        # Every closed day is listed when the next opening is sought: keep the list short.
+        if self.on and self.back_on > date.today() + timedelta(days=MAX_AWAY_DAYS):
+            raise ValueError(f"away mode lasts at most {MAX_AWAY_DAYS} days")
         return self
 
     def away_on(self, today: date) -> bool:
