@@ -351,6 +351,16 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")
         return value
 
+    @field_validator("business_hours")
+    @classmethod
+    def _business_hours(cls, value: str | None) -> str | None:
+        from desk.hours import parse  # imported here: the desk package imports settings
+
+        if value is None or not value.strip():
+            return None  # no business hours: always open
+        parse(value)
+        return value
+
     @field_validator("local_model_path")
     @classmethod
     def _existing_file(cls, value: Path | None) -> Path | None:
