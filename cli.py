@@ -519,6 +519,27 @@ def digest(send: bool) -> None:
 
 
 @main.command()
+@click.option("--period", type=click.Choice(["7d", "30d", "90d"]), default="30d", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per conversation.")
+def report(period: str, as_json: bool, as_csv: bool) -> None:
+    """How support went in the last PERIOD, compared with the period before it."""
+    from desk import Desk
+    from desk.insights import as_csv as csv_text
+    from desk.insights import as_text
+
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+    desk = Desk(load_settings())
+    if as_csv:
+        click.echo(csv_text(desk.report_rows(period)), nl=False)
+    elif as_json:
+        click.echo(desk.report(period).model_dump_json(indent=2))
+    else:
+        click.echo(as_text(desk.report(period)), nl=False)
+
+
+@main.command()
 def config() -> None:
     """Show the effective settings (secrets hidden)."""
     settings = load_settings()

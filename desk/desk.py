@@ -24,7 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agent.draft import Decision, Draft
 from agent.turn import Agent
-from desk import alerts, delivery, drafting, email_intake, intake, outbox, transcripts
+from desk import (
+    alerts,
+    delivery,
+    drafting,
+    email_intake,
+    events_log,
+    insights,
+    intake,
+    outbox,
+    transcripts,
+)
 from desk.away import Estimate, estimate
 from desk.delivery import DeliveryFailed
 from desk.digest import Digest, build_digest, digest_due, queue_digest
@@ -133,6 +143,7 @@ class Desk:
         with self.sessions.begin() as session:
             conversation = session.get(Conversation, conversation_id)
             conversation.csat_score, conversation.csat_comment = score, comment
+            events_log.rated(session, conversation, score)
 
     # A customer message arrives --------------------------------------------------------
 
@@ -446,6 +457,20 @@ class Desk:
     def translate_reply(self, draft_id: int, text: str) -> str:
         """An operator's reply in the shop's language, translated for the draft's customer."""
         return translate_reply(self.sessions, self.settings, draft_id, text)
+
+    # How support is going -------------------------------------------------------------
+
+    def report(self, period: str = "30d", *, now: datetime | None = None) -> insights.Report:
+        """The insights for `period` ("7d", "30d", "90d") ending now, from the event log."""
+        with self.sessions() as session:
+            return insights.build_report(session, self.settings, period=period, now=now or utcnow())
+
+    def report_rows(
+        self, period: str = "30d", *, now: datetime | None = None
+    ) -> list[insights.ConversationRow]:
+        """The period's conversations one by one, as `report --csv` exports them."""
+        with self.sessions() as session:
+            return insights.conversation_rows(session, period=period, now=now or utcnow())
 
 
 class TurnGaveUp(RuntimeError):

@@ -24,7 +24,7 @@ from agent.policy import raised_flags
 from agent.prompts import render
 from agent.translation import for_owner
 from agent.turn import HISTORY, Said, TurnInput
-from desk import alerts, email_replies
+from desk import alerts, email_replies, events_log
 from settings import Settings
 from store.models import (
     Author,
@@ -178,6 +178,7 @@ def record(session: Session, turn: Turn, draft: Draft, *, settings: Settings) ->
     turn.status, turn.lease_until = TurnStatus.DONE, None
     session.flush()
     draft.draft_id, draft.conversation_id = row.id, turn.conversation_id
+    events_log.drafted(session, conversation, draft, draft_id=row.id)
     if sent:
         email_replies.queue_reply(
             session, settings, conversation, draft_id=row.id, text=draft.reply, automatic=True

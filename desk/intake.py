@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.draft import Draft, Reason, ReasonCode
+from desk import events_log
 from desk.drafting import holding, record
 from settings import Settings
 from store.models import Author, Channel, Conversation, Message, Turn, TurnStatus
@@ -73,11 +74,13 @@ def store_message(
         raise MessageTooLong(
             f"the message has {len(text)} characters; max {settings.max_message_chars}"
         )
-    if session.get(Conversation, conversation_id) is None:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
         raise UnknownConversation(f"no conversation {conversation_id}")
     message = Message(conversation_id=conversation_id, author=Author.CUSTOMER, text=text)
     session.add(message)
     session.flush()
+    events_log.message_in(session, conversation)
     waiting = session.scalar(select(func.count(Turn.id)).where(Turn.status.in_(OPEN_TURNS)))
     turn = Turn(
         conversation_id=conversation_id,

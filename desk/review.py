@@ -17,11 +17,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.translation import translate
-from desk import email_replies
+from desk import email_replies, events_log
 from ingestion.feedback import learn_from_edit
 from kb.embeddings import Embedder
 from settings import Settings
-from store.models import Conversation, Draft, DraftStatus, Message, Operator, Review
+from store.models import (
+    Conversation,
+    Draft,
+    DraftStatus,
+    EventKind,
+    Message,
+    Operator,
+    Review,
+)
 from store.operators import audit
 from store.queue import AlreadyDecided, decide
 
@@ -78,17 +86,22 @@ def review(
                 translation=text,
             )
         try:
+            conversation = session.get(Conversation, draft.conversation_id)
             if action == Action.APPROVE and draft.status == DraftStatus.PENDING:
                 # Stored with the decision: its commit sends both, a lost race drops both.
                 edited = text is not None and text.strip() != draft.reply.strip()
                 email_replies.queue_reply(
                     session,
                     settings,
-                    session.get(Conversation, draft.conversation_id),
+                    conversation,
                     draft_id=draft.id,
                     text=text.strip() if edited else draft.reply,
                     automatic=False,
                 )
+                kind = EventKind.EDITED if edited else EventKind.APPROVED_UNCHANGED
+                events_log.decided(session, conversation, draft, kind)
+            elif action == Action.REJECT and draft.status == DraftStatus.PENDING:
+                events_log.decided(session, conversation, draft, EventKind.REJECTED)
             decided = decide(
                 session, draft, operator, action, text=text, reason=reason, original=original
             )

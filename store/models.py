@@ -328,3 +328,40 @@ class DeskSetting(Base):
     key: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class EventKind(StrEnum):
+    """What happened to a conversation: one row of the append-only event log."""
+
+    MESSAGE_IN = "message_in"
+    DRAFT_MADE = "draft_made"
+    AUTO_SENT = "auto_sent"
+    QUEUED = "queued"
+    APPROVED_UNCHANGED = "approved_unchanged"
+    EDITED = "edited"
+    REJECTED = "rejected"
+    ESCALATED = "escalated"
+    REPLY_SENT = "reply_sent"
+    RATED = "rated"
+    REOPENED = "reopened"
+
+
+class ConversationEvent(Base):
+    """One thing that happened to a conversation, written with the change it records.
+
+    Rows are only ever added: every insight is computed from them, so a figure for a past
+    period does not change when a draft or a rating is changed later.
+    """
+
+    __tablename__ = "conversation_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # an EventKind
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # a Channel
+    # The customer's language once a draft detected it; None before.
+    language: Mapped[str | None] = mapped_column(String(8))
+    draft_id: Mapped[int | None]
+    # Kind-specific: usage (tokens, cost_usd, model), latency_ms, reason codes, score.
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
