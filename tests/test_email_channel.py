@@ -509,11 +509,12 @@ def test_a_mail_is_answered_or_promised_through_the_real_model(web_data_dir, smt
     settings = shop_settings(web_data_dir, llm_model=TEST_LLM, smtp_url=smtp.url, mail_from=SHOP)
     desk = Desk(settings)
 
-    receipt = desk.receive_mail(mail(QUESTION), draft_now=True)
+    receipt = desk.receive_mail(mail(QUESTION, sender="model-reader@example.com"), draft_now=True)
 
     assert receipt.status in (MailStatus.SENT, MailStatus.PENDING)
     [out] = smtp.wait_for(1)
-    assert out["To"] == CUSTOMER and out["In-Reply-To"] == f"<{receipt.message_id}>"
+    assert out["To"] == "model-reader@example.com"
+    assert out["In-Reply-To"] == f"<{receipt.message_id}>"
     with desk.sessions() as session:
         draft = session.scalar(
             select(Draft).where(Draft.conversation_id == receipt.conversation_id)
