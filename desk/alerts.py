@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from agent.draft import ReasonCode
-from agent.gate import CustomerHistory, customer_value
+from agent.gate import customer_value
 from desk.digest import (
     DEFAULT_URL,
     base_url,
@@ -31,10 +31,11 @@ from desk.digest import (
     sla_state,
     slack_escape,
 )
+from desk.orders import customer_history
 from desk.outbox import queue_mail, queue_webhook
 from mail.compose import MailContent, message_id_for
 from settings import Settings
-from store.models import Channel, Conversation, Customer, DraftStatus, Message, Order, Outbox
+from store.models import Channel, Conversation, DraftStatus, Message, Outbox
 from store.models import Draft as DraftRow
 
 ANGER = "anger"
@@ -255,14 +256,4 @@ def _high_value(draft: DraftRow, now: datetime) -> bool:
         emails.add(conversation.contact_address.lower())
     if not emails:
         return False
-    orders, spent, first = session.execute(
-        select(
-            func.count(Order.id),
-            func.coalesce(func.sum(Order.total), 0),
-            func.min(Order.created_at),
-        )
-        .join(Customer)
-        .where(Customer.email.in_(emails))
-    ).one()
-    history = CustomerHistory(orders=orders, total_spent=float(spent), first_order=first)
-    return customer_value(history, now) >= HIGH_VALUE_AT
+    return customer_value(customer_history(session, emails), now) >= HIGH_VALUE_AT

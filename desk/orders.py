@@ -7,8 +7,6 @@ comes from the snapshot: it is a sum over every order, not a question for the sh
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,17 +71,21 @@ class OrderBook:
         if not emails:
             return None
         with self._sessions() as session:
-            row = session.execute(
-                select(
-                    func.count(Order.id),
-                    func.coalesce(func.sum(Order.total), 0),
-                    func.min(Order.created_at),
-                )
-                .join(Customer)
-                .where(Customer.email.in_(emails))
-            ).one()
-        first: datetime | None = row[2]
-        return CustomerHistory(orders=row[0], total_spent=float(row[1]), first_order=first)
+            return customer_history(session, emails)
+
+
+def customer_history(session: Session, emails: set[str]) -> CustomerHistory:
+    """What the customers with these emails ordered in the snapshot: for their value."""
+    orders, spent, first = session.execute(
+        select(
+            func.count(Order.id),
+            func.coalesce(func.sum(Order.total), 0),
+            func.min(Order.created_at),
+        )
+        .join(Customer)
+        .where(Customer.email.in_(emails))
+    ).one()
+    return CustomerHistory(orders=orders, total_spent=float(spent), first_order=first)
 
 
 class LiveOrders:
