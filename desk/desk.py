@@ -162,15 +162,16 @@ class Desk:
 
         With `stream`, the worker publishes the reply word by word once the gate sent it.
         """
-        receipt = intake.receive(
-            self.sessions,
-            self.settings,
-            conversation_id=conversation_id,
-            text=text,
-            channel=channel,
-            contact_email=contact_email,
-            client_address=client_address,
-        )
+        with self.sessions.begin() as session:
+            receipt = intake.store_message(
+                session,
+                self.settings,
+                conversation_id=conversation_id,
+                text=text,
+                channel=channel,
+                contact_email=contact_email,
+                client_address=client_address,
+            )
         self.events.append(conversation_key(conversation_id), {"message_id": receipt.message_id})
         if not receipt.queued:
             self.events.append(turn_key(receipt.turn_id), {"kind": "done"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from agent.draft import Draft, Reason, ReasonCode
 from desk import events_log
@@ -35,28 +35,6 @@ class Receipt:
     turn_id: int
     # False when the desk was too busy to draft: the message already has a pending draft.
     queued: bool
-
-
-def receive(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    *,
-    conversation_id: str,
-    text: str,
-    channel: Channel,
-    contact_email: str | None = None,
-    client_address: str | None = None,
-) -> Receipt:
-    with sessions.begin() as session:
-        return store_message(
-            session,
-            settings,
-            conversation_id=conversation_id,
-            text=text,
-            channel=channel,
-            contact_email=contact_email,
-            client_address=client_address,
-        )
 
 
 def store_message(
