@@ -23,6 +23,8 @@ from desk import Desk
 from settings import Settings, load_settings
 from web import security
 from web.api import api, error_response
+from web.insights import insights
+from web.knowledge import knowledge
 from web.limits import limiter, storage_uri
 from web.mailbox import mailbox
 from web.operator import operator
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None, desk: Desk | None = None) -> Fl
     security.init_app(app, settings)
     csrf.exempt(api)  # bearer tokens, not cookies: no cross-site request can carry one
     limiter.init_app(app)
-    for blueprint in (shop, api, operator, mailbox, workday, ops):
+    for blueprint in (shop, api, operator, mailbox, workday, insights, knowledge, ops):
         app.register_blueprint(blueprint)
     _errors(app)
     _timing(app, support)

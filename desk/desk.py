@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -30,6 +30,7 @@ from desk import (
     drafting,
     email_intake,
     events_log,
+    gaps,
     insights,
     intake,
     outbox,
@@ -472,6 +473,48 @@ class Desk:
         """The period's conversations one by one, as `report --csv` exports them."""
         with self.sessions() as session:
             return insights.conversation_rows(session, period=period, now=now or utcnow())
+
+    # What the knowledge base lacks ------------------------------------------------------
+
+    def knowledge_gaps(
+        self, days: int = 30, *, now: datetime | None = None
+    ) -> list[gaps.GapCluster]:
+        """The last `days` days' questions that went to review for weak or missing
+        knowledge, clustered by meaning with the knowledge base's embedder."""
+        embedder = self.agent.retriever.embedder
+        until = now or utcnow()
+        with self.sessions() as session:
+            return gaps.knowledge_gaps(
+                session, embedder, since=until - timedelta(days=days), until=until
+            )
+
+    def publish_gap(
+        self, key: str, *, question: str, answer: str, actor: str, days: int = 30
+    ) -> gaps.GapCluster:
+        """Publish the FAQ of the gap cluster `key` (of the last `days` days) into the
+        knowledge base and mark the cluster resolved; raises gaps.UnknownGap."""
+        cluster = next((c for c in self.knowledge_gaps(days) if c.key == key), None)
+        if cluster is None:
+            raise gaps.UnknownGap(f"no knowledge gap {key} in the last {days} days")
+        with self.sessions.begin() as session:
+            gaps.publish_gap(
+                session,
+                self.settings,
+                self.agent.retriever.embedder,
+                cluster=cluster,
+                question=question,
+                answer=answer,
+                actor=actor,
+            )
+        return cluster
+
+    def stale_knowledge(
+        self, days: int = 30, *, now: datetime | None = None
+    ) -> list[gaps.StaleDocument]:
+        """Articles and FAQs cited by drafts the owner edited or rejected in the last `days`."""
+        until = now or utcnow()
+        with self.sessions() as session:
+            return gaps.stale_knowledge(session, since=until - timedelta(days=days), until=until)
 
 
 class TurnGaveUp(RuntimeError):

@@ -57,9 +57,14 @@ class Period(BaseModel):
 
 
 class Count(BaseModel):
-    """Conversations whose first customer message arrived in the period."""
+    """Conversations whose first customer message arrived in the period.
+
+    per_day: how many arrived in each 24 h of the period, counted from its start, oldest first
+    (the last day ends at the report's end).
+    """
 
     count: int
+    per_day: list[int] = []
     previous: Count | None = None
 
 
@@ -295,7 +300,13 @@ def build_report(
 
     return Report(
         period=Period(name=period, start=start, end=now, previous_start=previous_start),
-        conversations=Count(count=len(current), previous=Count(count=len(before))),
+        conversations=Count(
+            count=len(current),
+            per_day=_per_day(current, start, PERIODS[period]),
+            previous=Count(
+                count=len(before), per_day=_per_day(before, previous_start, PERIODS[period])
+            ),
+        ),
         first_response=both(lambda hs: _durations(hs, _History.first_reply, business)),
         resolution=both(lambda hs: _durations(hs, _History.resolved_at, business)),
         csat=both(_csat),
@@ -391,6 +402,13 @@ def _histories(session: Session, *, since: datetime, until: datetime) -> list[_H
             )
         history.add(event)
     return list(histories.values())
+
+
+def _per_day(histories: list[_History], start: datetime, days: int) -> list[int]:
+    counts = [0] * days
+    for history in histories:
+        counts[(history.started_at - start) // timedelta(days=1)] += 1
+    return counts
 
 
 def _business_minutes(
