@@ -445,15 +445,20 @@ def test_mail_receive_asks_the_mta_to_try_again_when_the_mail_cannot_be_stored(t
     assert "not stored" in done.stderr
 
 
+def _mail_env(data_dir: Path, imap, smtp, *, model: str) -> dict[str, str]:
+    """The settings of a `support-agent` process that reads `imap` and sends through `smtp`."""
+    return {
+        "SUPPORT_DATA_DIR": str(data_dir),
+        "SUPPORT_IMAP_URL": imap.url,
+        "SUPPORT_SMTP_URL": smtp.url,
+        "SUPPORT_MAIL_FROM": SHOP,
+        "SUPPORT_LLM_MODEL": model,
+    }
+
+
 def test_mail_fetch_imports_new_imap_mail_once_from_its_uid_cursor(web_data_dir, smtp, tmp_path):
     with imap_server() as imap:
-        env = {
-            "SUPPORT_DATA_DIR": str(web_data_dir),
-            "SUPPORT_IMAP_URL": imap.url,
-            "SUPPORT_SMTP_URL": smtp.url,
-            "SUPPORT_MAIL_FROM": SHOP,
-            "SUPPORT_LLM_MODEL": "scripted/unused",
-        }
+        env = _mail_env(web_data_dir, imap, smtp, model="scripted/unused")
         imap.deliver(
             mail(headers={"Auto-Submitted": "auto-replied"}, message_id="<i1@example.com>"),
             b"garbage \x00\xff",
@@ -753,11 +758,7 @@ def test_a_running_worker_reads_the_mailbox_and_mails_the_answer(web_data_dir, s
     with imap_server() as imap:
         env = {
             **os.environ,
-            "SUPPORT_DATA_DIR": str(web_data_dir),
-            "SUPPORT_IMAP_URL": imap.url,
-            "SUPPORT_SMTP_URL": smtp.url,
-            "SUPPORT_MAIL_FROM": SHOP,
-            "SUPPORT_LLM_MODEL": TEST_LLM,
+            **_mail_env(web_data_dir, imap, smtp, model=TEST_LLM),
             "SUPPORT_JOB_WORKERS": "1",
             "SUPPORT_MAIL_AUTO_REPLIES_PER_HOUR": "1000",
         }
