@@ -386,7 +386,8 @@ LOOP_CASES = {
 
 
 def test_every_loop_reason_has_a_case():
-    assert set(LOOP_CASES) == set(LoopReason)
+    # OWN_MAIL needs the desk's address and outbox: tests/test_email_channel.py covers it.
+    assert set(LOOP_CASES) == set(LoopReason) - {LoopReason.OWN_MAIL}
 
 
 @pytest.mark.parametrize("reason", list(LOOP_CASES))
