@@ -224,16 +224,16 @@ def imap_server(*, tls: tuple[Path, Path] | None = None) -> Iterator[IMAPServer]
     )
     subprocess.run([DOVECOT, "-c", str(root / "dovecot.conf")], check=True)
     server = IMAPServer(root=root, port=port, imaps_port=imaps_port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            server.client().logout()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    try:
+    try:  # stopped also when it never got ready: no Dovecot outlives its test
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                server.client().logout()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         yield server
     finally:
         pid = (root / "run" / "master.pid").read_text().strip()
