@@ -76,6 +76,7 @@ bench:
 	$(BIN)/python bench/bench_agent.py
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/python bench/bench_orders.py
+	$(BIN)/python bench/bench_insights.py
 	$(BIN)/python bench/bench_load.py
 
 clean:
