@@ -35,6 +35,7 @@ from store.operators import audit
 
 log = logging.getLogger(__name__)
 
+THREAD_IDS = 25
 TRUNCATED = "\n\n[The mail was longer; the whole of it is kept with the conversation.]"
 
 
@@ -157,7 +158,9 @@ def _thread(session: Session, settings: Settings, mail: ParsedMail) -> Conversat
     sender must be the conversation's: a different sender starts a conversation of their own.
     Only From counts here: Reply-To is whatever the sender wrote."""
     senders = {mail.from_address}
-    ids = [*mail.in_reply_to, *reversed(mail.references)]
+    # The newest ids first, and only a few: a References line of thousands costs two
+    # queries each, and our replies name at most the last 20.
+    ids = [*mail.in_reply_to, *reversed(mail.references)][:THREAD_IDS]
     for message_id in ids:
         found = session.scalar(
             select(Outbox.conversation_id).where(
