@@ -5,12 +5,16 @@
 A SQLite data dir gets a 90-day event log written in bulk (core inserts, no desk turns):
 each conversation a customer message, a draft with usage, then either an automatic
 answer or a queued draft that a person approves, edits or rejects; some escalated, some
-rated, some reopened with a second round; two channels, four languages. The database is
-kept under the temp dir, keyed by DATA_VERSION, the size and the UTC day, so a re-run
-the same day reuses it. Then `report("30d")`, `report("90d")`, `report_rows("30d")` and
-GET /operator/insights?period=30d (Flask test client, logged in) are timed. Floors, in
-the same run: one `SELECT count(*)` over the event table, and a plain scan of the events
-`report("30d")` reads (60 days: the period and the one before) into Python tuples.
+rated, some reopened with a second round; two channels, four languages. The summaries
+the reports read are then folded once (timed, as the first refresh of a desk upgraded
+with a long log), and 200 more conversations written in the hour after them: reports fold
+those from the log, as between two refreshes. The database is kept under the temp dir,
+keyed by DATA_VERSION, the size and the UTC day, so a re-run the same day reuses it.
+Then `report("30d")`, `report("90d")`, `report_rows("30d")` and GET
+/operator/insights?period=30d (Flask test client, logged in) are timed. Floors, in the
+same run: one `SELECT count(*)` over the event table, and a plain scan of the events a
+report of 30 days would read without summaries (60 days: the period and the one before)
+into Python tuples.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ from store.models import Conversation, ConversationEvent, EventKind, utcnow  # n
 from store.operators import set_operator  # noqa: E402
 from tests.web_helpers import log_in  # noqa: E402
 
-DATA_VERSION = "1"
+DATA_VERSION = "3"
 DAYS = 90
+FRESH = 200
 BATCH = 20_000
 PASSWORD = "a bench of numbers"
 MODELS = (("openai/gpt-4o-mini", 0.15e-6, 0.6e-6), ("local/qwen2.5-1.5b", 0.0, 0.0))
@@ -87,16 +92,25 @@ def _round(rng: random.Random, cid: str, at: datetime, channel: str, language: s
     return events, at
 
 
-def _generate(settings: Settings, conversations: int, end: datetime, seed: int = 16) -> int:
-    """Write the conversations and their events; returns how many events."""
+def _generate(
+    settings: Settings,
+    conversations: int,
+    end: datetime,
+    *,
+    days: float = DAYS,
+    seed: int = 16,
+    prefix: str = "bench",
+) -> int:
+    """Write the conversations, started over the `days` before `end`, and their events;
+    returns how many events."""
     rng = random.Random(seed)
     engine = engine_for(settings.db_url)
     columns = ("conversation_id", "kind", "at", "channel", "language", "draft_id", "data")
     written, events, people = 0, [], []
     with engine.begin() as connection:
         for n in range(conversations):
-            cid = f"bench-{n:010d}"
-            started = end - timedelta(seconds=rng.uniform(0, DAYS * 86400))
+            cid = f"{prefix}-{n:010d}"
+            started = end - timedelta(seconds=rng.uniform(0, days * 86400))
             channel = "widget" if rng.random() < 0.7 else "email"
             language = rng.choice(LANGUAGES)
             people.append(
@@ -159,6 +173,16 @@ def main() -> None:
             f"generated {args.conversations} conversations, {written} events "
             f"in {time.perf_counter() - started:.1f} s ({data_dir})"
         )
+        started = time.perf_counter()
+        folded = Desk(settings).summarise(now=end)
+        print(f"first summary: {folded} conversations in {time.perf_counter() - started:.1f} s")
+        # Conversations of the last hour that the summaries have not folded yet, as between
+        # two refreshes: the reports fold these from the log.
+        fresh = _generate(
+            settings, FRESH, end + timedelta(hours=1), days=1 / 24, seed=17, prefix="fresh"
+        )
+        print(f"then {FRESH} conversations ({fresh} events) after the summary")
+        end += timedelta(hours=1)
         ready.write_text(end.isoformat())
 
     desk = Desk(settings)

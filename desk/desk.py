@@ -34,6 +34,7 @@ from desk import (
     insights,
     intake,
     outbox,
+    summaries,
     transcripts,
 )
 from desk.away import Estimate, estimate
@@ -97,7 +98,11 @@ class Desk:
         self.sessions: sessionmaker[Session] = session_factory(settings.db_url)
         self.events = events or events_for(settings.redis_url)
         self.jobs = JobQueue(
-            settings, draft_turn=self._job, deliver=self._deliver_job, recover=self.recover
+            settings,
+            draft_turn=self._job,
+            deliver=self._deliver_job,
+            summarise=self.summarise,
+            recover=self.recover,
         )
         self.on_drafted: list[Callable[[Draft], None]] = []
         self._retriever = retriever
@@ -105,6 +110,7 @@ class Desk:
         self._orders = order_source(settings, self.sessions)
         self._agent: Agent | None = None
         self._agent_lock = threading.Lock()
+        self._summarising = threading.Lock()
 
     @property
     def agent(self) -> Agent:
@@ -257,6 +263,7 @@ class Desk:
         unsent = outbox.owed(self.sessions, queued_before_seconds=30)
         for outbox_id in unsent + self.run_schedules():
             self.jobs.deliver(outbox_id)
+        self.jobs.summarise()
         if owed or unsent:
             log.info("re-queued %d unfinished turns and %d unsent mails", len(owed), len(unsent))
         return len(owed) + len(unsent)
@@ -472,7 +479,19 @@ class Desk:
     ) -> list[insights.ConversationRow]:
         """The period's conversations one by one, as `report --csv` exports them."""
         with self.sessions() as session:
-            return insights.conversation_rows(session, period=period, now=now or utcnow())
+            return insights.conversation_rows(
+                session, self.settings, period=period, now=now or utcnow()
+            )
+
+    def summarise(self, *, now: datetime | None = None) -> int:
+        """Bring the per-conversation summaries the reports read up to date; returns how
+        many conversations were folded. A job queued by the workers' sweep."""
+        if not self._summarising.acquire(blocking=False):
+            return 0  # one refresh at a time per process: a second would fold the same rows
+        try:
+            return summaries.refresh(self.sessions, self.settings, now=now)
+        finally:
+            self._summarising.release()
 
     # What the knowledge base lacks ------------------------------------------------------
 

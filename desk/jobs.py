@@ -69,6 +69,7 @@ class JobQueue:
         *,
         draft_turn: Callable[..., None],
         deliver: Callable[[int], None],
+        summarise: Callable[[], int],
         recover: Callable[[], int],
     ) -> None:
         if settings.redis_url:
@@ -90,6 +91,8 @@ class JobQueue:
         )(draft_turn)
         # One try per job: a failed send schedules its own next try (see desk.delivery).
         self._deliver = self.huey.task(name="deliver")(deliver)
+        # The insights' per-conversation summaries; queued by every sweep, quick when idle.
+        self._summarise = self.huey.task(name="summarise")(summarise)
         self._sweep_seconds = max(1.0, min(60.0, settings.turn_lease_seconds / 2))
         self._consumer: Consumer | None = None
         self._stop = threading.Event()
@@ -102,6 +105,9 @@ class JobQueue:
             self._deliver.schedule(args=(outbox_id,), delay=delay)
         else:
             self._deliver(outbox_id)
+
+    def summarise(self) -> None:
+        self._summarise()
 
     def start_workers(self, count: int) -> None:
         """Worker threads in this process; recovers left-over turns first."""

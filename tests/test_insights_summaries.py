@@ -1,0 +1,138 @@
+"""The per-conversation summaries a job keeps, so reports need not read every event."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from desk import Desk, summaries
+from desk.away import add_holiday
+from settings import Settings
+from store.models import Channel, ConversationSummary
+from tests.conftest import MODELS_DIR
+from tests.test_insights import NOW, H, M, Seeder, customer, draft, rated, seed_history
+from tests.test_postgres import postgres_url  # noqa: F401 (a module-scoped fixture)
+
+
+@pytest.fixture
+def desk(settings) -> Desk:
+    return Desk(settings)
+
+
+@pytest.fixture
+def folds(monkeypatch) -> list:
+    """Which conversations each report folded from the event log (None: all of them)."""
+    calls = []
+    fold = summaries.facts_from_log
+
+    def recorded(session, clock, *, only=None, **bounds):
+        calls.append(None if only is None else set(only))
+        return fold(session, clock, only=only, **bounds)
+
+    monkeypatch.setattr(summaries, "facts_from_log", recorded)
+    return calls
+
+
+def _summary_rows(desk: Desk) -> int:
+    with desk.sessions() as session:
+        return session.scalar(select(func.count()).select_from(ConversationSummary))
+
+
+def test_a_report_from_the_summaries_equals_the_report_from_the_log(desk, folds):
+    seed_history(desk, NOW)
+    from_log = desk.report("7d", now=NOW), desk.report_rows("7d", now=NOW)
+    assert folds == [None, None]
+
+    assert desk.summarise(now=NOW) == 8
+    assert _summary_rows(desk) == 8
+    folds.clear()
+    assert (desk.report("7d", now=NOW), desk.report_rows("7d", now=NOW)) == from_log
+    assert folds == []  # one row per conversation, no event read
+    assert desk.summarise(now=NOW) == 0  # nothing new: nothing folded again
+
+
+def test_events_after_the_last_summary_count_at_once(desk, folds):
+    ids = seed_history(desk, NOW)
+    desk.summarise(now=NOW - 2 * H)
+    folds.clear()
+    seed = Seeder(desk)
+    # A rates again (now 1), and a new conversation arrives, both after the summaries.
+    seed.events(ids["A"], *rated(NOW - H, 1))
+    newcomer = seed.conversation(Channel.WIDGET)
+    seed.events(
+        newcomer, *customer(NOW - 30 * M), *draft(NOW - 29 * M, "en", "m1", 80, 0.0, sent=True)
+    )
+
+    report = desk.report("7d", now=NOW)
+    assert folds == [{ids["A"], newcomer}]  # only the changed ones come from the log
+    assert report.conversations.count == 7
+    # Last ratings now A 1, B 2, C 4: one of three is 4-5.
+    assert (report.csat.rated, report.csat.csat) == (3, 0.3333)
+    assert report.ai.auto_sent == 6
+
+    desk.summarise(now=NOW)
+    folds.clear()
+    assert desk.report("7d", now=NOW) == report
+    assert folds == []
+
+
+def test_a_report_about_a_time_before_the_summaries_reads_the_log(desk, folds):
+    seed_history(desk, NOW)
+    desk.summarise(now=NOW)
+    folds.clear()
+    earlier = desk.report("7d", now=NOW - 2 * 24 * H)
+    assert folds == [None]
+    # On Wednesday noon D (Wed 12:00) and E (Thu) had not written yet.
+    assert earlier.conversations.count == 4
+
+
+def test_a_new_holiday_recounts_the_business_minutes(tmp_path, folds):
+    desk = Desk(
+        Settings(
+            data_dir=tmp_path / "data",
+            models_dir=MODELS_DIR,
+            business_hours="Mon-Fri 09:00-17:00 UTC",
+        )
+    )
+    seed_history(desk, NOW)
+    desk.summarise(now=NOW)
+    assert desk.report("7d", now=NOW).first_response.business_p90_minutes == 85.2
+    with desk.sessions.begin() as session:
+        add_holiday(session, date(2026, 11, 16), actor="owner", name="Closed Monday")
+    # C's first reply (Mon 08:00 -> 11:20) came on a closed day: 0 business minutes, so
+    # [0, 0, 0, 1, 3] -> p90 rank 3.6 -> 1 + 2*0.6 = 2.2.
+    report = desk.report("7d", now=NOW)
+    assert report.first_response.business_p90_minutes == 2.2
+    assert desk.summarise(now=NOW) == 8  # the summaries are recounted under the new holiday
+    folds.clear()
+    assert desk.report("7d", now=NOW) == report
+    assert folds == []
+
+
+def test_the_workers_sweep_keeps_the_summaries(settings):
+    desk = Desk(settings.model_copy(update={"turn_lease_seconds": 2}))
+    seed_history(desk, NOW)
+    desk.jobs.start_workers(1)
+    try:
+        for _ in range(300):
+            if _summary_rows(desk) == 8:
+                break
+            time.sleep(0.1)
+    finally:
+        desk.jobs.stop_workers()
+    assert _summary_rows(desk) == 8
+
+
+def test_the_summaries_on_postgresql(postgres_url, tmp_path, folds):  # noqa: F811
+    desk = Desk(
+        Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR, database_url=postgres_url)
+    )
+    seed_history(desk, NOW)
+    from_log = desk.report("7d", now=NOW)
+    assert desk.summarise(now=NOW) == 8
+    folds.clear()
+    assert desk.report("7d", now=NOW) == from_log
+    assert folds == []
