@@ -22,13 +22,16 @@ demo:
 	$(BIN)/support-agent demo
 
 # Debian packages the tests use: PostgreSQL, Redis and Dovecot IMAP servers (started by
-# the tests themselves) and Chromium with its WebDriver for the browser tests.
+# the tests themselves), and Chromium with its WebDriver and a Chinese font for the
+# browser tests (without one, the zh pages' screenshots show empty boxes).
 system-packages:
 	@{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
 	  && command -v redis-server >/dev/null && test -x /usr/sbin/dovecot \
 	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  && test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc \
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-	       apt-get install -y -q postgresql redis-server dovecot-imapd chromium chromium-driver; }
+	       apt-get install -y -q postgresql redis-server dovecot-imapd chromium chromium-driver \
+	         fonts-wqy-microhei; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -151,13 +151,29 @@ def test_every_figure_has_its_definition_a_hover_or_a_click_away(owner):
     assert all(name.get("title") for name in names)
     definitions = " ".join(d.get_text(" ", strip=True) for d in page.select("details.define"))
     for words in (
-        "the share of rated conversations rated 4 or 5",
-        "minus the percentage rated 1-2",
-        "never reopened less than 72 h after a reply",
-        "seconds from each customer message to the `auto_sent` that answered it",
-        "Percentiles interpolate linearly",
+        "CSAT: the share of ratings that are 4 or 5",
+        "minus the percentage of 1-2 ratings",
+        "did not come back within 72 hours of a reply and did not rate it 1 or 2",
+        "more than 240 minutes after the customer's first message",  # the SLA setting
+        "from each message to the AI's reply to it",
+        "the median is the 50th percentile",
     ):
         assert words in definitions
+
+
+def test_a_chinese_shop_reads_every_definition_in_chinese(settings):
+    app = _app(settings.model_copy(update={"shop_language": "zh", "review_sla_minutes": 90}))
+    seed_history(app.extensions["support"].desk, utcnow())
+    client = app.test_client()
+    assert log_in(client, "owner", PASSWORD).status_code == 302
+    page = _page(client)
+    definitions = [d.get_text(" ", strip=True) for d in page.select("details.define")]
+    assert len(definitions) == 9
+    assert all(text.startswith("定义") for text in definitions)
+    joined = " ".join(definitions)
+    assert "满意度（CSAT）：4 分或 5 分评分所占的比例" in joined
+    assert "超过 90 分钟才发出" in joined and "至少 72 小时" in joined
+    assert "rating" not in joined and "conversation" not in joined
 
 
 def test_the_page_reads_one_report_with_a_few_queries(app, owner):
@@ -169,7 +185,7 @@ def test_the_page_reads_one_report_with_a_few_queries(app, owner):
         _page(owner, "?period=90d")
     finally:
         event.remove(engine, "before_cursor_execute", listener)
-    # The login's operator and the report's events: however many conversations there are.
+    # The login's operator and the report's few reads: however many conversations there are.
     assert len(statements) <= 3, statements
 
 
@@ -264,5 +280,25 @@ def test_the_page_fits_a_desktop_and_a_phone_in_chromium(base_url, browser, metr
     # A definition opens with a click.
     definition = browser.find_element(By.CSS_SELECTOR, "#satisfaction details.define")
     definition.find_element(By.TAG_NAME, "summary").click()
-    assert "rated 4 or 5" in definition.text
+    assert "the share of ratings that are 4 or 5" in definition.text
     _whole_page_shot(browser, metrics, f"insights-{name}")
+
+
+@needs_chromium
+def test_the_chinese_page_fits_a_phone_with_its_definitions_open(settings, browser):
+    app = _app(settings.model_copy(update={"shop_language": "zh"}))
+    seed_history(app.extensions["support"].desk, utcnow())
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    with served(app) as url:
+        browser.get(url + "/operator/login?next=/operator/insights?period=7d")
+        browser.find_element(By.NAME, "name").send_keys("owner")
+        browser.find_element(By.NAME, "password").send_keys(PASSWORD + Keys.ENTER)
+        WebDriverWait(browser, 15).until(seen.url_contains("/operator/insights"))
+        assert browser.find_element(By.TAG_NAME, "h1").text == "客服情况"
+        for summary in browser.find_elements(By.CSS_SELECTOR, "details.define summary")[:4]:
+            summary.click()
+        width = browser.execute_script("return document.scrollingElement.scrollWidth")
+        assert width <= PHONE["width"]
+        opened = browser.find_element(By.CSS_SELECTOR, "#satisfaction details.define")
+        assert "幸福指数" in opened.text
+        _whole_page_shot(browser, PHONE, "insights-phone-zh")

@@ -1,13 +1,13 @@
 """The owner's insights page: how support went over 7, 30 or 90 days, beside the period before.
 
 Every figure comes from one `Desk.report` call (desk/insights.py); the page adds no queries
-of its own. Each figure's definition is the docstring of the report model that holds it,
-so the page says exactly what the code computes.
+of its own. Each section's definition is written for the owner in the pages' language
+(web/locale.py, "insights.define.*"), with the SLA target and the 72 h of a verified
+resolution filled in from the settings and the code that use them.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -15,41 +15,26 @@ from functools import partial
 from flask import Blueprint, render_template, request
 from markupsafe import Markup
 
-from desk.insights import (
-    PERIODS,
-    Cost,
-    Count,
-    Csat,
-    Durations,
-    Funnel,
-    Latency,
-    Report,
-    Sla,
-    Summary,
-)
-from desk.insights import __doc__ as REPORT_DOC
+from desk.conversation_facts import VERIFY_AFTER
+from desk.insights import PERIODS, Durations, Report
 from web import charts
 from web.operator import login_required, texts
 from web.services import services
 
 insights = Blueprint("insights", __name__, url_prefix="/operator")
 DEFAULT_PERIOD = "30d"
-# What each section's figures mean, from one place: the models that compute them.
-DEFINITIONS = {
-    # Paragraphs with their line breaks undone, to wrap on any screen.
-    name: [" ".join(paragraph.split()) for paragraph in inspect.cleandoc(text).split("\n\n")]
-    for name, text in {
-        "report": inspect.cleandoc(REPORT_DOC).split("\n\n")[-1],  # not the usage example
-        "conversations": Count.__doc__,
-        "durations": Durations.__doc__,
-        "sla": Sla.__doc__,
-        "csat": Csat.__doc__,
-        "ai": Funnel.__doc__,
-        "cost": Cost.__doc__,
-        "latency": Latency.__doc__,
-        "summary": Summary.__doc__,
-    }.items()
-}
+# The sections with a definition, as in web/locale.py's "insights.define.<name>".
+DEFINED = [
+    "report",
+    "conversations",
+    "durations",
+    "sla",
+    "csat",
+    "ai",
+    "cost",
+    "latency",
+    "summary",
+]
 
 
 @insights.context_processor
@@ -196,6 +181,15 @@ def sections(report: Report, business: bool) -> dict[str, list[Figure]]:
     }
 
 
+def _definitions(sla_minutes: int) -> dict[str, list[str]]:
+    """Each section's definition, as paragraphs."""
+    words, hours = texts(), round(VERIFY_AFTER / timedelta(hours=1))
+    return {
+        name: words.text(f"insights.define.{name}", minutes=sla_minutes, hours=hours).split("\n\n")
+        for name in DEFINED
+    }
+
+
 def _funnel_chart(report: Report) -> Markup:
     words, ai = texts(), report.ai
     steps = ("auto_sent", "approved_unchanged", "edited", "rejected", "escalated")
@@ -228,7 +222,7 @@ def page():
         period=period,
         periods=list(PERIODS),
         sections=sections(report, business=bool(svc.settings.business_hours)),
-        definitions=DEFINITIONS,
+        definitions=_definitions(svc.settings.review_sla_minutes),
         funnel_chart=_funnel_chart(report),
         daily_chart=_daily_chart(report),
         channel_name=partial(texts().word, "channel"),
