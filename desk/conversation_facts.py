@@ -58,6 +58,9 @@ class ConversationFacts:
     # Business minutes to the first reply and to the resolution; None without business hours.
     business_first_response: float | None
     business_resolution: float | None
+    # Its newest event, which summary rows are checked against; unknown when read from one.
+    last_event_id: int = 0
+    last_event_at: datetime | None = None
 
     @property
     def auto_only(self) -> bool:
@@ -106,9 +109,13 @@ class _Fold:
     usage: dict[str, list] = field(default_factory=dict)
     kinds: Counter = field(default_factory=Counter)
     asked_at: datetime | None = None
+    last_event_id: int = 0
+    last_event_at: datetime | None = None
 
-    def add(self, kind: str, at: datetime, language: str | None, data: dict) -> None:
+    def add(self, event_id: int, kind: str, at: datetime, language: str | None, data: dict) -> None:
         self.kinds[kind] += 1
+        self.last_event_id = max(self.last_event_id, event_id)
+        self.last_event_at = at if self.last_event_at is None else max(self.last_event_at, at)
         self.language = self.language or language
         match kind:
             case EventKind.MESSAGE_IN:
@@ -126,7 +133,9 @@ class _Fold:
                     self.waits.append((at - self.asked_at).total_seconds())
             case EventKind.DRAFT_MADE:
                 usage = data.get("usage", {})
-                spent = self.usage.setdefault(usage.get("model") or "unknown", [0, 0, 0.0])
+                # One line of a summary row per model: tabs and newlines would not survive.
+                model = " ".join(str(usage.get("model") or "").split()) or "unknown"
+                spent = self.usage.setdefault(model, [0, 0, 0.0])
                 spent[0] += 1
                 spent[1] += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
                 spent[2] += usage.get("cost_usd", 0.0)
@@ -158,6 +167,8 @@ class _Fold:
             usage=self.usage,
             business_first_response=business_minutes(clock, self.started_at, first),
             business_resolution=business_minutes(clock, self.started_at, resolved),
+            last_event_id=self.last_event_id,
+            last_event_at=self.last_event_at,
         )
 
     def _reopened_soon(self) -> bool:
@@ -195,6 +206,7 @@ def facts_from_log(
             ConversationEvent.conversation_id,
             ConversationEvent.channel,
             starts.c.started_at,
+            ConversationEvent.id,
             ConversationEvent.kind,
             ConversationEvent.at,
             ConversationEvent.language,
@@ -209,22 +221,22 @@ def facts_from_log(
 
 
 def fold_events(
-    rows: Iterable[tuple[str, str, datetime, str, datetime, str | None, dict]],
+    rows: Iterable[tuple[str, str, datetime, int, str, datetime, str | None, dict]],
     clock: BusinessClock | None,
 ) -> list[ConversationFacts]:
-    """Facts from (conversation_id, channel, started_at, kind, at, language, data) rows,
-    grouped by conversation and in event order within each."""
+    """Facts from (conversation_id, channel, started_at, event id, kind, at, language,
+    data) rows, grouped by conversation and in event order within each."""
     return [fold.facts(clock) for fold in _folds(rows)]
 
 
 def _folds(rows: Iterable[tuple]) -> Iterable[_Fold]:
     fold: _Fold | None = None
-    for conversation_id, channel, started_at, kind, at, language, data in rows:
+    for conversation_id, channel, started_at, event_id, kind, at, language, data in rows:
         if fold is None or fold.id != conversation_id:
             if fold is not None:
                 yield fold
             fold = _Fold(id=conversation_id, channel=channel, started_at=started_at)
-        fold.add(kind, at, language, data)
+        fold.add(event_id, kind, at, language, data)
     if fold is not None:
         yield fold
 

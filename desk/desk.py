@@ -110,7 +110,6 @@ class Desk:
         self._orders = order_source(settings, self.sessions)
         self._agent: Agent | None = None
         self._agent_lock = threading.Lock()
-        self._summarising = threading.Lock()
 
     @property
     def agent(self) -> Agent:
@@ -486,12 +485,7 @@ class Desk:
     def summarise(self, *, now: datetime | None = None) -> int:
         """Bring the per-conversation summaries the reports read up to date; returns how
         many conversations were folded. A job queued by the workers' sweep."""
-        if not self._summarising.acquire(blocking=False):
-            return 0  # one refresh at a time per process: a second would fold the same rows
-        try:
-            return summaries.refresh(self.sessions, self.settings, now=now)
-        finally:
-            self._summarising.release()
+        return summaries.refresh(self.sessions, self.settings, now=now)
 
     # What the knowledge base lacks ------------------------------------------------------
 

@@ -404,3 +404,7 @@ class ConversationSummary(Base):
     # names; None without business hours.
     business_first_response: Mapped[float | None]
     business_resolution: Mapped[float | None]
+    # Its newest event folded in: a report reads the row only when that is not past the
+    # watermark nor past the report's end.
+    last_event_id: Mapped[int]
+    last_event_at: Mapped[datetime]

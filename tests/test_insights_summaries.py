@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from desk import Desk, summaries
 from desk.away import add_holiday
 from settings import Settings
-from store.models import Channel, ConversationSummary
+from store.models import Channel, ConversationSummary, DeskSetting
 from tests.conftest import MODELS_DIR
 from tests.test_insights import NOW, H, M, Seeder, customer, draft, rated, seed_history
 from tests.test_postgres import postgres_url  # noqa: F401 (a module-scoped fixture)
@@ -133,6 +133,70 @@ def test_the_summaries_on_postgresql(postgres_url, tmp_path, folds):  # noqa: F8
     seed_history(desk, NOW)
     from_log = desk.report("7d", now=NOW)
     assert desk.summarise(now=NOW) == 8
+    folds.clear()
+    assert desk.report("7d", now=NOW) == from_log
+    assert folds == []
+
+
+def test_an_event_stamped_after_the_reports_end_is_left_out_of_a_summarised_report(desk, folds):
+    seed = Seeder(desk)
+    late = seed.conversation(Channel.WIDGET)
+    # Its reply is stamped three hours after the report's end (an import, a skewed clock);
+    # an earlier conversation written after it moves the watermark past that reply.
+    seed.events(late, *customer(NOW - 2 * H), *draft(NOW + 3 * H, "en", "m1", 80, 0.0, sent=True))
+    early = seed.conversation(Channel.WIDGET)
+    seed.events(early, *customer(NOW - 5 * H))
+    from_log = desk.report("7d", now=NOW)
+    assert from_log.first_response.count == 0
+
+    assert desk.summarise(now=NOW - H) == 2
+    folds.clear()
+    assert desk.report("7d", now=NOW) == from_log
+    assert folds == [{late}]
+
+
+def test_one_refresh_at_a_time_across_processes(desk, folds):
+    seed_history(desk, NOW)
+    held = summaries._take_lease(desk.sessions)  # another process is refreshing
+    assert held is not None
+    assert desk.summarise(now=NOW) == 0
+    assert _summary_rows(desk) == 0
+    summaries._give_back_lease(desk.sessions, held)
+    assert desk.summarise(now=NOW) == 8
+
+
+def test_a_refresh_whose_lease_was_taken_over_writes_nothing_more(desk, monkeypatch):
+    seed_history(desk, NOW)
+    renew = summaries._renew_lease
+
+    def overtaken(session, stamp):
+        # The lease expired while this refresh stalled, and another process took it.
+        with desk.sessions.begin() as other:
+            other.execute(
+                update(DeskSetting)
+                .where(DeskSetting.key == summaries.LEASE)
+                .values(updated_at=datetime(2030, 1, 1))
+            )
+        return renew(session, stamp)
+
+    monkeypatch.setattr(summaries, "_renew_lease", overtaken)
+    assert desk.summarise(now=NOW) == 0
+    assert _summary_rows(desk) == 0
+    with desk.sessions() as session:
+        assert session.get(DeskSetting, summaries.STATE) is None
+
+
+def test_a_model_name_with_tabs_reads_the_same_from_a_summary(desk, folds):
+    seed = Seeder(desk)
+    conversation = seed.conversation(Channel.WIDGET)
+    seed.events(
+        conversation,
+        *customer(NOW - 2 * H),
+        *draft(NOW - 2 * H, "en", "local/\tmy model\n", 80, 0.0, sent=True),
+    )
+    from_log = desk.report("7d", now=NOW)
+    assert list(from_log.cost.by_model) == ["local/ my model"]
+    desk.summarise(now=NOW)
     folds.clear()
     assert desk.report("7d", now=NOW) == from_log
     assert folds == []

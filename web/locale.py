@@ -288,12 +288,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "insights.by_channel": "By channel",
         "insights.by_language": "By language",
         "insights.define.report": "A conversation counts in the period in which the customer "
-        "first wrote; everything that happened to it until the period's end counts. Each "
-        "figure stands beside the same figure for the period of equal length before.\n\n"
+        "first wrote; everything that happened to it until the report's end counts, also for "
+        "the period before. Each figure stands beside the same figure for the period of "
+        "equal length before.\n\n"
         "Medians and percentiles are read between the two nearest values (the median is the "
         "50th percentile: half were quicker). A dash means there was nothing to measure.",
         "insights.define.conversations": "Conversations whose customer first wrote in the "
-        "period. The chart shows how many started on each of its days.",
+        "period. The chart shows how many started in each 24 hours of it.",
         "insights.define.durations": "First response: the time from the customer's first "
         "message to the first reply they got, from the AI or from you. Resolution: the time "
         "to the last reply, counted only when the customer did not write again after it.\n\n"
@@ -301,23 +302,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "hours count only the time you are open, holidays closed, and are shown when "
         "business hours are set.",
         "insights.define.sla": "Conversations whose first draft waited for you. A breach: the "
-        "first reply came more than {minutes} minutes after the customer's first message, or "
-        "has not come and that long has passed.",
+        "first reply came more than {minutes} minutes (on the clock, not business hours) after "
+        "the customer's first message, or has not come and that long has passed.",
         "insights.define.csat": "Each conversation's last rating counts once.\n\n"
         "CSAT: the share of ratings that are 4 or 5. Rating response rate: ratings over the "
         "conversations that got a reply. Happiness score: the percentage of 4-5 ratings "
         "minus the percentage of 1-2 ratings, from -100 to 100; a 3 counts in neither.",
-        "insights.define.ai": "What became of the AI's drafts: sent automatically, approved by "
-        "you unchanged, edited and then sent, rejected, or escalated to a person on purpose "
-        "(the customer asked for one, a refund or legal matter was flagged, or a ticket was "
-        "opened).\n\n"
+        "insights.define.ai": "What became of the AI's drafts: sent automatically, or waiting for "
+        "you and then approved unchanged, edited and sent, or rejected. Escalated counts the "
+        "drafts among them that went to a person on purpose (the customer asked for one, a "
+        "refund or legal matter was flagged, or a ticket was opened).\n\n"
         "Assumed resolution rate: the conversations answered by the AI alone, over all "
         "conversations. Verified resolution rate: of the conversations at least {hours} hours "
         "old, those answered by the AI alone where the customer did not come back within "
-        "{hours} hours of a reply and did not rate it 1 or 2.",
+        "{hours} hours of a reply and whose last rating, if any, is not 1 or 2.",
         "insights.define.cost": "The tokens and US dollars of every draft the AI made: in all, "
         "per conversation, per verified resolution, and by model. A model running on this "
-        "machine costs nothing.",
+        "machine, or one whose price is unknown, counts as free.",
         "insights.define.latency": "How long customers waited for an automatic answer: from "
         "each message to the AI's reply to it.",
         "insights.define.summary": "The main figures for each channel (chat widget, email) and "
@@ -589,30 +590,32 @@ TEXTS: dict[str, dict[str, str]] = {
         "insights.groups": "按渠道和语言",
         "insights.by_channel": "按渠道",
         "insights.by_language": "按语言",
-        "insights.define.report": "对话计入顾客第一次来信所在的时间段；到该时间段结束前"
-        "发生在它身上的一切都计算在内。每项指标都与之前同样长度的时间段并列对比。\n\n"
+        "insights.define.report": "对话计入顾客第一次来信所在的时间段；到本报告结束前"
+        "发生在它身上的一切都计算在内，上一时间段也是如此。每项指标都与之前同样长度的时间段并列对比。\n\n"
         "中位数和百分位数取两个最接近数值之间的插值（中位数即第 50 百分位：一半更快）。"
         "短横线表示没有可计算的数据。",
-        "insights.define.conversations": "顾客在该时间段内第一次来信的对话。图表显示每天"
-        "新开始的对话数。",
+        "insights.define.conversations": "顾客在该时间段内第一次来信的对话。图表显示每 24 "
+        "小时新开始的对话数。",
         "insights.define.durations": "首次回复：从顾客的第一条消息到他收到的第一条回复"
         "（来自 AI 或你）的时间。解决：到最后一条回复的时间，只在顾客之后没有再来信时"
         "计算。\n\n"
         "第 90 百分位（p90）是十分之九的顾客在此时间内得到回复。营业时间只计算你营业的"
         "时间（节假日不计），设置了营业时间才显示。",
         "insights.define.sla": "第一份草稿需要你审核的对话。超时：第一条回复在顾客第一条"
-        "消息之后超过 {minutes} 分钟才发出，或者还没有回复且已经过了这么久。",
+        "消息之后超过 {minutes} 分钟（按实际时间，不按营业时间）才发出，或者还没有回复且"
+        "已经过了这么久。",
         "insights.define.csat": "每个对话只计算最后一次评分。\n\n"
         "满意度（CSAT）：4 分或 5 分评分所占的比例。评分率：评分数除以得到回复的对话数。"
         "幸福指数：4-5 分评分的百分比减去 1-2 分评分的百分比，范围 -100 到 100；"
         "3 分两边都不计。",
-        "insights.define.ai": "AI 草稿的去向：自动发送、你原样批准、修改后发送、拒绝，"
-        "或有意转给人工（顾客要求人工、退款或法律问题被标记，或开了工单）。\n\n"
+        "insights.define.ai": "AI 草稿的去向：自动发送，或等待你审核后原样批准、修改后发送"
+        "或拒绝。转人工是指其中有意转给人工的草稿（顾客要求人工、退款或法律问题被标记，"
+        "或开了工单）。\n\n"
         "推定解决率：只由 AI 回答的对话占全部对话的比例。核实解决率：在至少 {hours} 小时"
-        "之前开始的对话中，只由 AI 回答、顾客没有在回复后 {hours} 小时内再来信、也没有"
-        "打 1 分或 2 分的对话所占的比例。",
+        "之前开始的对话中，只由 AI 回答、顾客没有在回复后 {hours} 小时内再来信、且最后一次"
+        "评分（如有）不是 1 分或 2 分的对话所占的比例。",
         "insights.define.cost": "AI 每份草稿所用的令牌数和美元：总计、每个对话、每次核实"
-        "解决，以及按模型。在本机运行的模型不花钱。",
+        "解决，以及按模型。在本机运行的模型或价格未知的模型按免费计算。",
         "insights.define.latency": "顾客等待自动回复的时间：从每条消息到 AI 对它的回复。",
         "insights.define.summary": "每个渠道（聊天窗口、电子邮件）和顾客使用的每种语言的主要指标。",
         "channel.widget": "聊天窗口",

@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(20), nullable=False),
         sa.Column("language", sa.String(8)),
         sa.Column("started_at", sa.DateTime(), nullable=False),
-        sa.Column("first_response", sa.Float()),
-        sa.Column("resolution", sa.Float()),
+        sa.Column("first_response", sa.Double()),
+        sa.Column("resolution", sa.Double()),
         sa.Column("replies_auto", sa.Integer(), nullable=False),
         sa.Column("replies_by_person", sa.Integer(), nullable=False),
         sa.Column("reopens", sa.Integer(), nullable=False),
@@ -42,8 +42,10 @@ def upgrade() -> None:
         sa.Column("escalated", sa.Integer(), nullable=False),
         sa.Column("waits", sa.Text(), nullable=False),
         sa.Column("usage", sa.Text(), nullable=False),
-        sa.Column("business_first_response", sa.Float()),
-        sa.Column("business_resolution", sa.Float()),
+        sa.Column("business_first_response", sa.Double()),
+        sa.Column("business_resolution", sa.Double()),
+        sa.Column("last_event_id", sa.Integer(), nullable=False),
+        sa.Column("last_event_at", sa.DateTime(), nullable=False),
     )
     op.create_index(
         "ix_conversation_summaries_started_at", "conversation_summaries", ["started_at"]
@@ -52,3 +54,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("conversation_summaries")
+    # The watermark without its rows would hide every conversation folded before it.
+    op.execute(
+        "DELETE FROM desk_settings WHERE key IN ('insights_summaries', 'insights_summaries_lease')"
+    )
