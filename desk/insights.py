@@ -14,13 +14,10 @@ and a figure with nothing to measure is None.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import math
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -28,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from desk import summaries
 from desk.conversation_facts import ConversationFacts
+from desk.tallies import Key, Tally, bulk, merged
 from settings import Settings
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
@@ -214,20 +212,13 @@ def build_report(
     """The report for the `period` ("7d", "30d" or "90d") ending at `now` (naive UTC)."""
     days = PERIODS[period]
     start, previous_start = now - timedelta(days=days), now - timedelta(days=2 * days)
-    sla_seconds = settings.review_sla_minutes * 60
-    # One tally per period, channel and language, each conversation added to one of them.
-    tallies: dict[tuple[bool, str, str], _Tally] = defaultdict(_Tally)
-    with _bulk():
-        for f in summaries.facts(session, settings, since=previous_start, until=now):
-            current = f.started_at >= start
-            day = (f.started_at - (start if current else previous_start)) // timedelta(days=1)
-            tallies[current, f.channel, f.language or "unknown"].add(
-                f, day=day, as_of=now, sla_seconds=sla_seconds
-            )
-    this, before = _merged(tallies, current=True), _merged(tallies, current=False)
+    tallies = summaries.tallies(
+        session, settings, previous_start=previous_start, start=start, until=now
+    )
+    this, before = merged(tallies, current=True), merged(tallies, current=False)
     business = bool(settings.business_hours)
 
-    def both(figure: Callable[[_Tally], BaseModel]) -> BaseModel:
+    def both(figure: Callable[[Tally], BaseModel]) -> BaseModel:
         # The same figure over the period, with the previous period's inside it.
         return figure(this).model_copy(update={"previous": figure(before)})
 
@@ -255,7 +246,7 @@ def conversation_rows(
 ) -> list[ConversationRow]:
     """The period's conversations one by one, oldest first (`report --csv`)."""
     since = now - timedelta(days=PERIODS[period])
-    with _bulk():
+    with bulk():
         return [_row(f) for f in summaries.facts(session, settings, since=since, until=now)]
 
 
@@ -306,116 +297,6 @@ def as_text(report: Report) -> str:
 # Computing -----------------------------------------------------------------------------
 
 
-@contextmanager
-def _bulk() -> Iterator[None]:
-    # Folding 100,000 conversations makes no reference cycles, but its allocations set off
-    # the cycle collector over and over: half the time of a report without this.
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-@dataclass
-class _Tally:
-    """Sums and values of a set of conversations: what every figure is made of. Tallies
-    add up, so a period's tally is the sum of its channels' and languages' tallies."""
-
-    conversations: int = 0
-    days: Counter = field(default_factory=Counter)  # day of the period: conversations
-    first_response: list[float] = field(default_factory=list)  # minutes
-    resolution: list[float] = field(default_factory=list)
-    business_first: list[float] = field(default_factory=list)
-    business_resolution: list[float] = field(default_factory=list)
-    rated: int = 0
-    great: int = 0  # rated 4-5
-    not_good: int = 0  # rated 1-2
-    auto_sent: int = 0
-    queued: int = 0
-    approved_unchanged: int = 0
-    edited: int = 0
-    rejected: int = 0
-    escalated: int = 0
-    auto_answered: int = 0
-    verifiable: int = 0
-    verified: int = 0
-    usage: dict[str, list] = field(default_factory=dict)  # model: [drafts, tokens, USD]
-    waits: list[float] = field(default_factory=list)  # seconds
-    sla_queued: int = 0
-    sla_breached: int = 0
-
-    def add(self, f: ConversationFacts, *, day: int, as_of: datetime, sla_seconds: int) -> None:
-        self.conversations += 1
-        self.days[day] += 1
-        if f.first_response is not None:
-            self.first_response.append(f.first_response / 60)
-        if f.resolution is not None:
-            self.resolution.append(f.resolution / 60)
-        if f.business_first_response is not None:
-            self.business_first.append(f.business_first_response)
-        if f.business_resolution is not None:
-            self.business_resolution.append(f.business_resolution)
-        if f.rating is not None:
-            self.rated += 1
-            self.great += f.rating >= 4
-            self.not_good += f.rating <= 2
-        self.auto_sent += f.auto_sent
-        self.queued += f.queued
-        self.approved_unchanged += f.approved_unchanged
-        self.edited += f.edited
-        self.rejected += f.rejected
-        self.escalated += f.escalated
-        self.auto_answered += f.auto_only
-        self.verifiable += f.verifiable(as_of)
-        self.verified += f.verified(as_of)
-        for model, (drafts, tokens, usd) in f.usage.items():
-            spent = self.usage.setdefault(model, [0, 0, 0.0])
-            spent[0] += drafts
-            spent[1] += tokens
-            spent[2] += usd
-        self.waits += f.waits
-        if f.first_queued:
-            self.sla_queued += 1
-            waited = f.first_response
-            if waited is None:
-                waited = (as_of - f.started_at).total_seconds()
-            self.sla_breached += waited > sla_seconds
-
-    def __iadd__(self, other: _Tally) -> _Tally:
-        for name, value in vars(other).items():
-            if name == "usage":
-                for model, spent in value.items():
-                    mine = self.usage.setdefault(model, [0, 0, 0.0])
-                    self.usage[model] = [a + b for a, b in zip(mine, spent, strict=True)]
-            else:
-                setattr(self, name, getattr(self, name) + value)
-        return self
-
-    @property
-    def replied(self) -> int:
-        return len(self.first_response)
-
-    @property
-    def tokens(self) -> int:
-        return sum(tokens for _, tokens, _ in self.usage.values())
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(usd for _, _, usd in self.usage.values())
-
-    def per_day(self, days: int) -> list[int]:
-        return [self.days[day] for day in range(days)]
-
-
-def _merged(tallies: dict[tuple[bool, str, str], _Tally], *, current: bool) -> _Tally:
-    total = _Tally()
-    for (is_current, _, _), tally in tallies.items():
-        if is_current == current:
-            total += tally
-    return total
-
-
 def _durations(minutes: list[float], business: list[float], hours: bool) -> Durations:
     median, p90 = _percentiles(minutes, 50, 90)
     business_median, business_p90 = _percentiles(business if hours else [], 50, 90)
@@ -428,7 +309,7 @@ def _durations(minutes: list[float], business: list[float], hours: bool) -> Dura
     )
 
 
-def _csat(t: _Tally) -> Csat:
+def _csat(t: Tally) -> Csat:
     return Csat(
         rated=t.rated,
         csat=_ratio(t.great, t.rated),
@@ -437,7 +318,7 @@ def _csat(t: _Tally) -> Csat:
     )
 
 
-def _funnel(t: _Tally) -> Funnel:
+def _funnel(t: Tally) -> Funnel:
     return Funnel(
         auto_sent=t.auto_sent,
         queued=t.queued,
@@ -453,7 +334,7 @@ def _funnel(t: _Tally) -> Funnel:
     )
 
 
-def _cost(t: _Tally) -> Cost:
+def _cost(t: Tally) -> Cost:
     tokens, usd, n = t.tokens, t.cost_usd, t.conversations
     return Cost(
         tokens=tokens,
@@ -468,12 +349,12 @@ def _cost(t: _Tally) -> Cost:
     )
 
 
-def _latency(t: _Tally) -> Latency:
+def _latency(t: Tally) -> Latency:
     p50, p95 = _percentiles(t.waits, 50, 95)
     return Latency(count=len(t.waits), p50_seconds=p50, p95_seconds=p95)
 
 
-def _sla(t: _Tally, target: int) -> Sla:
+def _sla(t: Tally, target: int) -> Sla:
     return Sla(
         target_minutes=target,
         queued_conversations=t.sla_queued,
@@ -482,10 +363,8 @@ def _sla(t: _Tally, target: int) -> Sla:
     )
 
 
-def _grouped(
-    tallies: dict[tuple[bool, str, str], _Tally], key: Callable[[str, str], str]
-) -> dict[str, Summary]:
-    groups: dict[str, _Tally] = defaultdict(_Tally)
+def _grouped(tallies: dict[Key, Tally], key: Callable[[str, str], str]) -> dict[str, Summary]:
+    groups: dict[str, Tally] = defaultdict(Tally)
     for (current, channel, language), tally in tallies.items():
         if current:
             groups[key(channel, language)] += tally

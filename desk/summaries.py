@@ -13,23 +13,42 @@ ending before the last refresh (a question about the past) folds everything from
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import String, and_, delete, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from desk.conversation_facts import (
+    VERIFY_AFTER,
+    BusinessClock,
     ConversationFacts,
     business_clock,
     business_minutes,
     clock_key,
     facts_from_log,
 )
+from desk.tallies import DAY, Key, Tally, bulk, tally_facts
 from settings import Settings
 from store.models import ConversationEvent, ConversationSummary, DeskSetting, utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATE = "insights_summaries"  # DeskSetting: {"through_id", "as_of", "clock"}
 # One refresh at a time across processes: two at once could each write a row the other
@@ -46,13 +65,14 @@ BATCH = 2000
 # With more conversations changed since the last refresh than this, a report folds its
 # period from the log rather than naming each of them in a query.
 MOST_CHANGED = 5000
+FUNNEL = ("auto_sent", "queued", "approved_unchanged", "edited", "rejected", "escalated")
 COLUMNS = tuple(ConversationSummary.__table__.c)  # in ConversationFacts' field order
 # What a report reads: not the last event, which the query itself checks. started_at is
 # read as text on SQLite, which datetime.fromisoformat parses faster than SQLAlchemy does.
 READ = tuple(
     type_coerce(c, String) if c.key == "started_at" else c
     for c in COLUMNS
-    if not c.key.startswith("last_event")
+    if c.key not in ("last_event_id", "last_event_at", "model", "drafts", "tokens", "cost_usd")
 )
 
 
@@ -116,43 +136,25 @@ def facts(
 ) -> list[ConversationFacts]:
     """The facts of the conversations whose first message is in [since, until), oldest
     first: from the summaries where they are current, else folded from the log."""
-    state = _state(session)
     clock = business_clock(session, settings)
-    if state is None or until < datetime.fromisoformat(state["as_of"]):
+    state = _state(session)
+    read = _read(
+        session,
+        state,
+        since=since,
+        until=until,
+        rows=lambda where: [
+            _facts(row)
+            for row in session.connection().execute(
+                select(*READ)
+                .where(*where)
+                .order_by(ConversationSummary.started_at, ConversationSummary.conversation_id)
+            )
+        ],
+    )
+    if read is None:
         return facts_from_log(session, clock, since=since, until=until)
-    through = state["through_id"]
-    changed = set(
-        session.scalars(
-            select(ConversationEvent.conversation_id)
-            .where(ConversationEvent.id > through)
-            .distinct()
-            .limit(MOST_CHANGED + 1)
-        )
-    )
-    in_period = (ConversationSummary.started_at >= since, ConversationSummary.started_at < until)
-    # A row is current when it holds no event past the watermark (one a refresh wrote while
-    # this report read) nor past the report's end (an event stamped later than written).
-    current = (
-        ConversationSummary.last_event_id <= through,
-        ConversationSummary.last_event_at <= until,
-    )
-    query = (
-        select(*READ)
-        .where(*in_period, *current)
-        .order_by(ConversationSummary.started_at, ConversationSummary.conversation_id)
-    )
-    kept = [
-        _facts(row) for row in session.connection().execute(query).all() if row[0] not in changed
-    ]
-    changed.update(
-        session.scalars(
-            select(ConversationSummary.conversation_id)
-            .where(*in_period, ~and_(*current))
-            .limit(MOST_CHANGED + 1)
-        )
-    )
-    if len(changed) > MOST_CHANGED:
-        return facts_from_log(session, clock, since=since, until=until)
+    kept, changed = read
     if state["clock"] != clock_key(session, settings):  # the hours or holidays changed since
         for f in kept:
             f.business_first_response = business_minutes(clock, f.started_at, f.first_reply_at())
@@ -161,6 +163,197 @@ def facts(
         return kept
     fresh = facts_from_log(session, clock, since=since, until=until, only=changed)
     return sorted(kept + fresh, key=lambda f: (f.started_at, f.id))
+
+
+def tallies(
+    session: Session,
+    settings: Settings,
+    *,
+    previous_start: datetime,
+    start: datetime,
+    until: datetime,
+) -> dict[Key, Tally]:
+    """The tallies of the conversations whose first message is in [previous_start, until),
+    those before `start` in the previous period: the counts summed in SQL and only the
+    values percentiles need read row by row, from the summaries where they are current;
+    the rest folded from the log."""
+    clock = business_clock(session, settings)
+    counting = {
+        "start": start,
+        "previous_start": previous_start,
+        "as_of": until,
+        "sla_seconds": settings.review_sla_minutes * 60,
+    }
+    state = _state(session)
+    # Business minutes counted under other hours or holidays than today's are counted again.
+    recount = clock if state and state["clock"] != clock_key(session, settings) else None
+    with bulk():
+        read = _read(
+            session,
+            state,
+            since=previous_start,
+            until=until,
+            rows=lambda where: _summed(session, where, recount=recount, **counting),
+        )
+        if read is None:
+            log_facts = facts_from_log(session, clock, since=previous_start, until=until)
+            return tally_facts(log_facts, **counting)
+        found, changed = read
+        result: dict[Key, Tally] = defaultdict(Tally, found)
+        if changed:
+            fresh = facts_from_log(session, clock, since=previous_start, until=until, only=changed)
+            for key, tally in tally_facts(fresh, **counting).items():
+                result[key] += tally
+        return result
+
+
+def _read(
+    session: Session,
+    state: dict | None,
+    *,
+    since: datetime,
+    until: datetime,
+    rows: Callable[[tuple], T],
+) -> tuple[T, set[str]] | None:
+    """`rows(where)` over the current summary rows of [since, until), with the
+    conversations to fold from the log instead; None when the log should serve it all.
+
+    A row is current when it holds no event past the watermark (a refresh wrote it while
+    this reads) nor past `until` (an event stamped later than written), and its
+    conversation has no event past the watermark. The reads are repeated until no event
+    arrived during them, so a row rewritten meanwhile is never counted twice or not at all.
+    """
+    if state is None or until < datetime.fromisoformat(state["as_of"]):
+        return None
+    through = state["through_id"]
+    in_period = (ConversationSummary.started_at >= since, ConversationSummary.started_at < until)
+    current = (
+        ConversationSummary.last_event_id <= through,
+        ConversationSummary.last_event_at <= until,
+    )
+    for _ in range(3):
+        before = _changed_since(session, through)
+        if len(before) > MOST_CHANGED:
+            return None
+        skipped = (ConversationSummary.conversation_id.notin_(before),) if before else ()
+        found = rows((*in_period, *current, *skipped))
+        stale = session.scalars(
+            select(ConversationSummary.conversation_id)
+            .where(*in_period, ~and_(*current))
+            .limit(MOST_CHANGED + 1)
+        ).all()
+        if _changed_since(session, through) == before:
+            changed = before.union(stale)
+            return None if len(changed) > MOST_CHANGED else (found, changed)
+    return None
+
+
+def _changed_since(session: Session, through: int) -> set[str]:
+    """Conversations with events past the watermark (at most MOST_CHANGED + 1 of them)."""
+    return set(
+        session.scalars(
+            select(ConversationEvent.conversation_id)
+            .where(ConversationEvent.id > through)
+            .distinct()
+            .limit(MOST_CHANGED + 1)
+        )
+    )
+
+
+def _summed(
+    session: Session,
+    where: tuple,
+    *,
+    recount: BusinessClock | None,
+    start: datetime,
+    previous_start: datetime,
+    as_of: datetime,
+    sla_seconds: int,
+) -> dict[Key, Tally]:
+    """The rows' tallies: the counts summed in SQL exactly as Tally.add counts them, then
+    each row's values (times, waits, usage) added one by one."""
+    s = ConversationSummary
+    is_current = case((s.started_at >= start, True), else_=False)
+    language = func.coalesce(s.language, "unknown")
+    auto_only = and_(s.replies_auto > 0, s.replies_by_person == 0)
+    verifiable = s.started_at <= as_of - VERIFY_AFTER
+    queued = s.first_queued.is_(True)
+    unanswered_too_long = and_(
+        s.first_response.is_(None), s.started_at < as_of - timedelta(seconds=sla_seconds)
+    )
+    sums = {
+        "conversations": func.count(),
+        "rated": func.count(s.rating),
+        "great": _count_if(s.rating >= 4),
+        "not_good": _count_if(s.rating <= 2),
+        **{name: func.sum(getattr(s, name)) for name in FUNNEL},
+        "auto_answered": _count_if(auto_only),
+        "verifiable": _count_if(verifiable),
+        "verified": _count_if(
+            and_(
+                verifiable,
+                auto_only,
+                s.reopened_soon.is_(False),
+                or_(s.rating.is_(None), s.rating > 2),
+            )
+        ),
+        "sla_queued": _count_if(queued),
+        "sla_breached": _count_if(
+            and_(queued, or_(unanswered_too_long, s.first_response > sla_seconds))
+        ),
+    }
+    spent = (func.sum(s.drafts), func.sum(s.tokens), func.sum(s.cost_usd))
+    # By model too, so one scan sums the usage of the conversations with one model.
+    query = (
+        select(is_current, s.channel, language, s.model, *spent, *sums.values())
+        .where(*where)
+        .group_by(is_current, s.channel, language, s.model)
+    )
+    found: dict[Key, Tally] = defaultdict(Tally)
+    for current, channel, lang, model, drafts, tokens, usd, *counts in session.execute(query):
+        tally = found[bool(current), channel, lang]
+        tally += Tally(**dict(zip(sums, map(int, counts), strict=True)))
+        if model is not None:
+            tally.add_usage(model, drafts, tokens, usd)
+    values = select(
+        is_current,
+        s.channel,
+        language,
+        type_coerce(s.started_at, String),
+        s.first_response,
+        s.resolution,
+        s.business_first_response,
+        s.business_resolution,
+        s.waits,
+        case((s.model.is_(None), s.usage), else_=""),  # one model: summed above instead
+    ).where(*where)
+    for row in session.connection().execute(values).all():
+        current, channel, lang, started_at, first, resolved, worked, solved, waits, usage = row
+        started_at = _datetime(started_at)
+        if recount:
+            worked = business_minutes(recount, started_at, _after(started_at, first))
+            solved = business_minutes(recount, started_at, _after(started_at, resolved))
+        key = (bool(current), channel, lang)
+        found[key].add_values(
+            (started_at - (start if current else previous_start)) // DAY,
+            first,
+            resolved,
+            worked,
+            solved,
+            _waits(waits),
+        )
+        if usage:  # several models
+            for model, (drafts, tokens, usd) in _usage(usage).items():
+                found[key].add_usage(model, drafts, tokens, usd)
+    return found
+
+
+def _count_if(condition) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _after(start: datetime, seconds: float | None) -> datetime | None:
+    return None if seconds is None else start + timedelta(seconds=seconds)
 
 
 class LeaseLost(RuntimeError):
@@ -220,9 +413,10 @@ def _row(f: ConversationFacts) -> dict:
         "conversation_id": f.id,
         "waits": ",".join(map(repr, f.waits)),
         "usage": "\n".join(
-            "\t".join([" ".join(model.split()), *map(repr, spent)])
-            for model, spent in f.usage.items()
+            "\t".join([model, *map(repr, spent)]) for model, spent in f.usage.items()
         ),
+        "model": next(iter(f.usage)) if len(f.usage) == 1 else None,
+        "drafts": sum(drafts for drafts, _, _ in f.usage.values()),
     }
 
 
@@ -233,13 +427,26 @@ def _facts(row: tuple) -> ConversationFacts:
         conversation_id,
         channel,
         language,
-        started_at if isinstance(started_at, datetime) else datetime.fromisoformat(started_at),
+        _datetime(started_at),
         *counts,
-        [float(wait) for wait in waits.split(",")] if waits else [],
-        dict(map(_spent, usage.splitlines())),
+        _waits(waits),
+        _usage(usage),
         worked,
         resolved,
     )
+
+
+def _datetime(value: str | datetime) -> datetime:
+    # SQLite hands back the text READ asks for; PostgreSQL a datetime still.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _waits(text: str) -> list[float]:
+    return [float(wait) for wait in text.split(",")] if text else []
+
+
+def _usage(text: str) -> dict[str, list]:
+    return dict(map(_spent, text.splitlines()))
 
 
 def _spent(line: str) -> tuple[str, list]:

@@ -408,3 +408,9 @@ class ConversationSummary(Base):
     # watermark nor past the report's end.
     last_event_id: Mapped[int]
     last_event_at: Mapped[datetime]
+    # The usage again, summed: its one model (None with several or none), drafts, tokens
+    # and USD, so a report sums the usual one-model conversation in SQL.
+    model: Mapped[str | None] = mapped_column(String(200))
+    drafts: Mapped[int]
+    tokens: Mapped[int]
+    cost_usd: Mapped[float]

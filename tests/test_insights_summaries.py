@@ -186,16 +186,24 @@ def test_a_refresh_whose_lease_was_taken_over_writes_nothing_more(desk, monkeypa
         assert session.get(DeskSetting, summaries.STATE) is None
 
 
-def test_a_model_name_with_tabs_reads_the_same_from_a_summary(desk, folds):
+def test_models_with_odd_names_and_several_in_one_conversation_read_the_same(desk, folds):
     seed = Seeder(desk)
-    conversation = seed.conversation(Channel.WIDGET)
+    one, two = seed.conversation(Channel.WIDGET), seed.conversation(Channel.EMAIL)
     seed.events(
-        conversation,
+        one,
         *customer(NOW - 2 * H),
         *draft(NOW - 2 * H, "en", "local/\tmy model\n", 80, 0.0, sent=True),
     )
+    seed.events(
+        two,
+        *customer(NOW - 3 * H),
+        *draft(NOW - 3 * H, "de", "m1", 100, 0.01, sent=True),
+        *customer(NOW - 2 * H, reopen=True),
+        *draft(NOW - 2 * H, "de", "local/\tmy model\n", 90, 0.0, sent=True),
+    )
     from_log = desk.report("7d", now=NOW)
-    assert list(from_log.cost.by_model) == ["local/ my model"]
+    assert from_log.cost.by_model["local/ my model"].drafts == 2
+    assert from_log.cost.by_model["m1"].tokens == 100
     desk.summarise(now=NOW)
     folds.clear()
     assert desk.report("7d", now=NOW) == from_log

@@ -46,6 +46,10 @@ def upgrade() -> None:
         sa.Column("business_resolution", sa.Double()),
         sa.Column("last_event_id", sa.Integer(), nullable=False),
         sa.Column("last_event_at", sa.DateTime(), nullable=False),
+        sa.Column("model", sa.String(200)),
+        sa.Column("drafts", sa.Integer(), nullable=False),
+        sa.Column("tokens", sa.Integer(), nullable=False),
+        sa.Column("cost_usd", sa.Double(), nullable=False),
     )
     op.create_index(
         "ix_conversation_summaries_started_at", "conversation_summaries", ["started_at"]
