@@ -16,6 +16,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import TypeVar
 
 from sqlalchemy import (
@@ -65,6 +67,7 @@ BATCH = 2000
 # With more conversations changed since the last refresh than this, a report folds its
 # period from the log rather than naming each of them in a query.
 MOST_CHANGED = 5000
+KEY = itemgetter(0, 1, 2)  # a row's tally: in the current period, channel, language
 FUNNEL = ("auto_sent", "queued", "approved_unchanged", "edited", "rejected", "escalated")
 COLUMNS = tuple(ConversationSummary.__table__.c)  # in ConversationFacts' field order
 # What a report reads: not the last event, which the query itself checks. started_at is
@@ -327,25 +330,39 @@ def _summed(
         s.waits,
         case((s.model.is_(None), s.usage), else_=""),  # one model: summed above instead
     ).where(*where)
-    for row in session.connection().execute(values).all():
-        current, channel, lang, started_at, first, resolved, worked, solved, waits, usage = row
-        started_at = _datetime(started_at)
-        if recount:
-            worked = business_minutes(recount, started_at, _after(started_at, first))
-            solved = business_minutes(recount, started_at, _after(started_at, resolved))
-        key = (bool(current), channel, lang)
-        found[key].add_values(
-            (started_at - (start if current else previous_start)) // DAY,
-            first,
-            resolved,
-            worked,
-            solved,
-            _waits(waits),
+    rows = session.connection().execute(values).all()
+    rows.sort(key=KEY)
+    # A tally's values a column at a time: list comprehensions, not a call per row.
+    for (current, channel, lang), group in groupby(rows, key=KEY):
+        _, _, _, starts, first, resolved, worked, solved, waits, usage = zip(*group, strict=True)
+        starts = [_datetime(at) for at in starts]
+        if recount:  # the hours or holidays changed since the rows were written
+            worked = _recounted(recount, starts, first)
+            solved = _recounted(recount, starts, resolved)
+        base = start if current else previous_start
+        tally = found[bool(current), channel, lang]
+        tally.extend(
+            days=[(at - base) // DAY for at in starts],
+            first_response=first,
+            resolution=resolved,
+            business_first=worked,
+            business_resolution=solved,
+            waits=[_waits(text) for text in waits if text],
         )
-        if usage:  # several models
-            for model, (drafts, tokens, usd) in _usage(usage).items():
-                found[key].add_usage(model, drafts, tokens, usd)
+        for text in filter(None, usage):  # the conversations with several models
+            for model, (drafts, tokens, usd) in _usage(text).items():
+                tally.add_usage(model, drafts, tokens, usd)
     return found
+
+
+def _recounted(
+    clock: BusinessClock, starts: list[datetime], seconds: tuple[float | None, ...]
+) -> list[float | None]:
+    """Business minutes from each start to `seconds` after it."""
+    return [
+        business_minutes(clock, at, _after(at, value))
+        for at, value in zip(starts, seconds, strict=True)
+    ]
 
 
 def _count_if(condition) -> ColumnElement[int]:

@@ -84,37 +84,36 @@ class Tally:
             if waited is None:
                 waited = (as_of - f.started_at).total_seconds()
             self.sla_breached += waited > sla_seconds
-        self.add_values(
-            day,
-            f.first_response,
-            f.resolution,
-            f.business_first_response,
-            f.business_resolution,
-            f.waits,
+        self.extend(
+            days=[day],
+            first_response=[f.first_response],
+            resolution=[f.resolution],
+            business_first=[f.business_first_response],
+            business_resolution=[f.business_resolution],
+            waits=[f.waits],
         )
         for model, (drafts, tokens, usd) in f.usage.items():
             self.add_usage(model, drafts, tokens, usd)
 
-    def add_values(
+    def extend(
         self,
-        day: int,
-        first_response: float | None,
-        resolution: float | None,
-        business_first: float | None,
-        business_resolution: float | None,
-        waits: list[float],
+        *,
+        days: Iterable[int],
+        first_response: Iterable[float | None],
+        resolution: Iterable[float | None],
+        business_first: Iterable[float | None],
+        business_resolution: Iterable[float | None],
+        waits: Iterable[list[float]],
     ) -> None:
-        """The values of one conversation that no SQL sum gives: percentiles need them all."""
-        self.days[day] += 1
-        if first_response is not None:
-            self.first_response.append(first_response / 60)
-        if resolution is not None:
-            self.resolution.append(resolution / 60)
-        if business_first is not None:
-            self.business_first.append(business_first)
-        if business_resolution is not None:
-            self.business_resolution.append(business_resolution)
-        self.waits += waits
+        """The values of conversations that no SQL sum gives (percentiles need them all):
+        each argument holds one item per conversation; times in seconds, business minutes."""
+        self.days.update(days)
+        self.first_response += [seconds / 60 for seconds in first_response if seconds is not None]
+        self.resolution += [seconds / 60 for seconds in resolution if seconds is not None]
+        self.business_first += [minutes for minutes in business_first if minutes is not None]
+        self.business_resolution += [m for m in business_resolution if m is not None]
+        for each in waits:
+            self.waits += each
 
     def add_usage(self, model: str, drafts: int, tokens: int, usd: float) -> None:
         spent = self.usage.setdefault(model, [0, 0, 0.0])
