@@ -44,7 +44,7 @@ from store.models import Conversation, ConversationEvent, EventKind, utcnow  # n
 from store.operators import set_operator  # noqa: E402
 from tests.web_helpers import log_in  # noqa: E402
 
-DATA_VERSION = "5"
+DATA_VERSION = "6"
 DAYS = 90
 FRESH = 200
 BATCH = 20_000

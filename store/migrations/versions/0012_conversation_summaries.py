@@ -18,10 +18,7 @@ def upgrade() -> None:
     op.create_table(
         "conversation_summaries",
         sa.Column(
-            "conversation_id",
-            sa.String(36),
-            sa.ForeignKey("conversations.id"),
-            primary_key=True,
+            "conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False
         ),
         sa.Column("channel", sa.String(20), nullable=False),
         sa.Column("language", sa.String(8)),
@@ -50,9 +47,15 @@ def upgrade() -> None:
         sa.Column("drafts", sa.Integer(), nullable=False),
         sa.Column("tokens", sa.Integer(), nullable=False),
         sa.Column("cost_usd", sa.Double(), nullable=False),
+        # In the order of started_at on SQLite: a period's rows are read in one run.
+        sa.PrimaryKeyConstraint("started_at", "conversation_id"),
+        sqlite_with_rowid=False,
     )
     op.create_index(
-        "ix_conversation_summaries_started_at", "conversation_summaries", ["started_at"]
+        "ix_conversation_summaries_conversation_id",
+        "conversation_summaries",
+        ["conversation_id"],
+        unique=True,
     )
 
 
