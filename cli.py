@@ -539,6 +539,42 @@ def report(period: str, as_json: bool, as_csv: bool) -> None:
         click.echo(as_text(desk.report(period)), nl=False)
 
 
+@main.group()
+def knowledge() -> None:
+    """Review the help centre: passages that contradict each other."""
+
+
+@knowledge.command("check")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    help="Ask the model about at most this many new pairs; the rest wait for the next check.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def knowledge_check(limit: int | None, as_json: bool) -> None:
+    """Find articles and FAQs that give different numbers for the same thing.
+
+    Near-duplicate passages whose numbers differ are judged by the LLM; pairs judged
+    before are not asked again. The findings are stored for /operator/knowledge.
+    """
+    from desk import Desk
+
+    found = Desk(load_settings()).check_contradictions(limit=limit)
+    if as_json:
+        click.echo(found.model_dump_json(indent=2))
+        return
+    click.echo(
+        f"{found.candidates} pairs of similar passages with different numbers; "
+        f"{found.asked} judged now, {found.waiting} left for the next check"
+    )
+    for c in found.findings:
+        click.echo(f"contradiction: {c.subject}")
+        for said in (c.first, c.second):
+            click.echo(f"  {said.doc_id} ({said.title}): {said.quote}")
+    for pair in found.unjudged:
+        click.echo(f"not judged: {pair.first_doc} / {pair.second_doc}: {pair.problem}")
+
+
 @main.command()
 def config() -> None:
     """Show the effective settings (secrets hidden)."""

@@ -118,6 +118,9 @@ class Draft(BaseModel):
     tool_calls: list[ToolCallRecord] = []
     ticket_id: int | None = None
     ticket: TicketRequest | None = Field(None, exclude=True)
+    # Every document the turn's retrieval returned, cited or not: written to the event log
+    # (desk/events_log.py), not part of the draft's JSON.
+    retrieved: list[str] = Field([], exclude=True)
     priority: float = Field(ge=0, le=100)
     language: str
     # The reply in the shop's language, for the owner, when the customer writes in another.

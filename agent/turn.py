@@ -219,6 +219,8 @@ class Agent:
             citations=[_citation(hit) for hit in cited or _implied(reply, context.hits)],
             tool_calls=records,
             ticket=context.ticket,
+            # What the first search found, and what the model's own searches added.
+            retrieved=list(dict.fromkeys(hit.doc_id for hit in [*found, *context.hits])),
             priority=priority(text, flags, assessment.confidence, value),
             language=language,
             translation=translation,

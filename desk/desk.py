@@ -33,6 +33,7 @@ from desk import (
     gaps,
     insights,
     intake,
+    knowledge_review,
     outbox,
     summaries,
     transcripts,
@@ -483,9 +484,17 @@ class Desk:
             )
 
     def summarise(self, *, now: datetime | None = None) -> int:
-        """Bring the per-conversation summaries the reports read up to date; returns how
-        many conversations were folded. A job queued by the workers' sweep."""
-        return summaries.refresh(self.sessions, self.settings, now=now)
+        """Bring what the insights and the knowledge page read up to date: the
+        per-conversation summaries (returns how many conversations were folded) and, once a
+        day, which documents drafts retrieved. A job queued by the workers' sweep."""
+        folded = summaries.refresh(self.sessions, self.settings, now=now)
+        # Only where the knowledge base is open already: a worker that drafts.
+        if self._agent is not None:
+            with self.sessions() as session:
+                counted = knowledge_review.retrievals_counted_at(session)
+            if counted is None or counted < utcnow() - timedelta(days=1):
+                self.unretrieved_knowledge()
+        return folded
 
     # What the knowledge base lacks ------------------------------------------------------
 
@@ -528,6 +537,31 @@ class Desk:
         until = now or utcnow()
         with self.sessions() as session:
             return gaps.stale_knowledge(session, since=until - timedelta(days=days), until=until)
+
+    def unretrieved_knowledge(
+        self, *, now: datetime | None = None
+    ) -> list[knowledge_review.UnretrievedDocument]:
+        """Articles and FAQs no draft retrieved in the last 60 days, among those the desk
+        has known that long (knowledge_review.UNUSED_DAYS); brings the count up to date."""
+        return knowledge_review.unretrieved_documents(
+            self.sessions, self.agent.retriever.kb, now=now or utcnow()
+        )
+
+    def check_contradictions(
+        self, *, limit: int | None = None
+    ) -> knowledge_review.ContradictionReport:
+        """Ask the LLM about the help centre's near-duplicate passages whose numbers differ
+        (at most `limit` pairs not judged before) and store what contradicts; slow with a
+        local model, so run on demand, never while a page renders."""
+        retriever = self.agent.retriever
+        return knowledge_review.check_contradictions(
+            self.sessions, self.settings, retriever.kb, retriever.embedder, limit=limit
+        )
+
+    def contradictions(self) -> knowledge_review.ContradictionReport | None:
+        """The last contradiction check's findings; None before the first check."""
+        with self.sessions() as session:
+            return knowledge_review.stored_contradictions(session)
 
 
 class TurnGaveUp(RuntimeError):

@@ -78,6 +78,8 @@ def drafted(session: Session, conversation: Conversation, draft: Draft, *, draft
             "usage": {**draft.usage.model_dump(), "model": draft.model},
             "latency_ms": draft.latency_ms.total,
             "reasons": codes,
+            # The knowledge the turn found, cited or not: what no draft finds is worth a look.
+            "retrieved": draft.retrieved,
         },
     )
     sent = draft.decision == Decision.SEND

@@ -3,7 +3,10 @@
 Gaps are the questions that went to review for weak or missing knowledge over 7, 30 or
 90 days, clustered by meaning (desk/gaps.py); a cluster whose drafts got an approved
 answer offers it as an FAQ draft, which the owner may edit and publish in one click.
-Below, the articles and FAQs cited by drafts the owner edited or rejected, with why.
+Below, the knowledge to review: the articles and FAQs cited by drafts the owner edited or
+rejected, with why; those no question found in 60 days; and passages of two documents that
+give different numbers for one thing, as the last `support-agent knowledge check` found
+(desk/knowledge_review.py: the check asks the LLM, so this page only reads its findings).
 Every page needs a login, the publish form is a POST with a CSRF token, and publishing
 is audited.
 """
@@ -14,6 +17,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from pydantic import Field
 
 from desk.gaps import UnknownGap
+from desk.knowledge_review import UNUSED_DAYS
 from web.operator import Form, _form, login_required, texts
 from web.services import services
 
@@ -51,6 +55,9 @@ def page():
         periods=PERIODS,
         clusters=desk.knowledge_gaps(days),
         stale=desk.stale_knowledge(days),
+        unretrieved=desk.unretrieved_knowledge(),
+        unused_days=UNUSED_DAYS,
+        contradictions=desk.contradictions(),
     )
 
 

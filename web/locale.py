@@ -214,6 +214,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "first. Publish an approved answer as an FAQ and the assistant finds it from now on.",
         "knowledge.asked": "asked {count}×",
         "knowledge.resolved": "FAQ published",
+        "knowledge.asked_again": "FAQ published {date}, asked {count}× since",
         "knowledge.faq_question": "FAQ question",
         "knowledge.faq_answer": "FAQ answer (your approved reply to draft #{id}; edit as needed)",
         "knowledge.publish": "Publish as FAQ",
@@ -231,6 +232,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "knowledge.evidence": "What you changed",
         "knowledge.no_stale": "No draft citing an article or FAQ was edited or rejected in this "
         "period.",
+        "knowledge.unretrieved": "Found by no question in {days} days",
+        "knowledge.unretrieved_hint": "Articles and FAQs that no draft's search returned in the "
+        "last {days} days: outdated, or worded unlike the questions customers ask. The knowledge "
+        "base does not record when a document was added, so each counts from when the desk first "
+        "saw it; one known for less than {days} days is not listed yet.",
+        "knowledge.last_retrieved": "Last found",
+        "knowledge.never": "never",
+        "knowledge.counting_since": "Counted since",
+        "knowledge.no_unretrieved": "Every article and FAQ the desk has known for {days} days was "
+        "found by a question in that time.",
+        "knowledge.contradictions": "Contradicting passages",
+        "knowledge.contradictions_hint": "Two documents about the same thing that give different "
+        "numbers, as the language model read them: check both and correct the wrong one. "
+        "The command support-agent knowledge check checks again, asking only about what changed.",
+        "knowledge.checked": "Checked {at} UTC. Pairs of similar passages with different "
+        "numbers: {count}.",
+        "knowledge.waiting": "Pairs waiting for the next check: {count}.",
+        "knowledge.no_contradictions": "No contradiction found.",
+        "knowledge.unjudged": "Pairs the model could not judge: {count}",
+        "knowledge.not_checked": "Not checked yet: run support-agent knowledge check on the "
+        "server.",
         "nav.insights": "Insights",
         "insights.heading": "How support is going",
         "insights.periods": "Period",
@@ -519,6 +541,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "按意思归组，问得最多的排在前面。把批准过的回答发布为常见问题后，助手从此就能找到它。",
         "knowledge.asked": "被问 {count} 次",
         "knowledge.resolved": "已发布常见问题",
+        "knowledge.asked_again": "常见问题已于 {date} 发布，此后又被问了 {count} 次",
         "knowledge.faq_question": "常见问题",
         "knowledge.faq_answer": "常见问题的回答（你批准的草稿 #{id} 的回复；可按需修改）",
         "knowledge.publish": "发布为常见问题",
@@ -534,6 +557,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "knowledge.corrections": "纠正次数",
         "knowledge.evidence": "你的修改",
         "knowledge.no_stale": "此时间范围内没有引用文章或常见问题的草稿被修改或拒绝。",
+        "knowledge.unretrieved": "{days} 天内没有被任何问题找到",
+        "knowledge.unretrieved_hint": "最近 {days} 天里，没有任何草稿的检索返回过的文章和常见问题："
+        "可能已过时，或者措辞和顾客的提问对不上。知识库不记录文档加入的时间，所以每篇文档从客服台"
+        "第一次看到它时开始计算；认识不到 {days} 天的文档暂不列出。",
+        "knowledge.last_retrieved": "上次被找到",
+        "knowledge.never": "从未",
+        "knowledge.counting_since": "开始计算于",
+        "knowledge.no_unretrieved": "客服台认识满 {days} 天的文章和常见问题，"
+        "在这段时间里都被问题找到过。",
+        "knowledge.contradictions": "相互矛盾的段落",
+        "knowledge.contradictions_hint": "两篇讲同一件事却给出不同数字的文档（由语言模型判断）："
+        "请核对两篇并改正错误的一篇。在服务器上运行 support-agent knowledge check 重新检查，"
+        "只会询问有变化的内容。",
+        "knowledge.checked": "检查于 {at} UTC。相似且数字不同的段落对：{count}。",
+        "knowledge.waiting": "等待下次检查的段落对：{count}。",
+        "knowledge.no_contradictions": "没有发现矛盾。",
+        "knowledge.unjudged": "模型无法判断的段落对：{count}",
+        "knowledge.not_checked": "尚未检查：请在服务器上运行 support-agent knowledge check。",
         "nav.insights": "数据洞察",
         "insights.heading": "客服情况",
         "insights.periods": "时间段",
