@@ -9,7 +9,8 @@ many questions they hold. When the owner approved an answer (edited or unchanged
 one of a cluster's drafts, the newest such answer with the cluster's representative
 question is a ready FAQ draft; publishing it writes a redacted FAQ record and syncs it
 into the knowledge base, and marks the cluster resolved (a DeskSetting row per published
-FAQ, naming the cluster's drafts: a cluster holding one of them counts as resolved).
+FAQ, naming the cluster's drafts: a cluster holding one of them counts as resolved, until
+the question is asked again after the FAQ was published, which opens the cluster again).
 
 Stale knowledge is the help centre (articles and FAQs, not past tickets) cited by
 drafts the owner edited or rejected, each with that evidence, ranked by count.
@@ -77,6 +78,10 @@ class GapCluster:
     representative: GapQuestion
     faq: FaqDraft | None
     resolved: bool
+    # When one of its drafts' clusters was published as an FAQ, and the questions asked
+    # since: an FAQ that did not stop the question leaves the cluster open again.
+    published_at: datetime | None = None
+    asked_since_published: int = 0
 
     @property
     def count(self) -> int:
@@ -135,13 +140,19 @@ def knowledge_gaps(
             if newest
             else None
         )
+        published_at = max(
+            (published[q.draft_id] for q in chosen if q.draft_id in published), default=None
+        )
+        asked_since = sum(1 for q in chosen if published_at and q.asked_at > published_at)
         clusters.append(
             GapCluster(
                 key=str(representative.draft_id),
                 questions=chosen,
                 representative=representative,
                 faq=faq,
-                resolved=any(q.draft_id in published for q in chosen),
+                resolved=published_at is not None and not asked_since,
+                published_at=published_at,
+                asked_since_published=asked_since,
             )
         )
     clusters.sort(
@@ -322,11 +333,16 @@ def _approved_answers(session: Session, draft_ids: list[int]) -> dict[int, str]:
     }
 
 
-def _published_drafts(session: Session) -> set[int]:
+def _published_drafts(session: Session) -> dict[int, datetime]:
+    """The drafts of every published gap cluster, with when their FAQ was published."""
     rows = session.scalars(
         select(DeskSetting.value).where(DeskSetting.key.startswith(SETTING_PREFIX))
     )
-    return {draft_id for value in rows for draft_id in value.get("draft_ids", [])}
+    return {
+        draft_id: datetime.fromisoformat(value["published_at"])
+        for value in rows
+        for draft_id in value.get("draft_ids", [])
+    }
 
 
 def _write_and_sync(settings: Settings, embedder: Embedder, record: Faq) -> SyncReport:

@@ -342,3 +342,23 @@ def test_the_owner_publishes_a_gaps_faq_from_the_knowledge_page_in_one_click(app
     assert "FAQ published" in after and 'name="key"' not in after
     hits = web_retriever.search("Do you deliver to Iceland?", k=3)
     assert hits[0].doc_id == f"gap-{key}"
+
+
+def test_a_published_gap_asked_again_is_open_again_with_how_often_since(app):
+    _seed_answered_gap(app)
+    desk = app.extensions["support"].desk
+    (cluster,) = desk.knowledge_gaps(30)
+    desk.publish_gap(cluster.key, question=ICELAND[0], answer=ICELAND_ANSWER, actor="owner")
+    (published,) = desk.knowledge_gaps(30)
+    assert published.resolved and published.asked_since_published == 0
+    # The FAQ did not stop the question: it comes again after publishing.
+    with app.extensions["support"].sessions() as session:
+        seed(session, "Is delivery to Iceland possible?", at=utcnow())
+    (again,) = desk.knowledge_gaps(30)
+    assert not again.resolved and again.asked_since_published == 1
+    assert again.published_at == published.published_at
+    client = app.test_client()
+    log_in(client, "owner", PASSWORD)
+    page = client.get("/operator/knowledge").get_data(as_text=True)
+    assert f"FAQ published {again.published_at:%Y-%m-%d}, asked 1× since" in page
+    assert 'name="key"' in page  # its FAQ can be published again, corrected
