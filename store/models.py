@@ -413,7 +413,7 @@ class ConversationSummary(Base):
     edited: Mapped[int]
     rejected: Mapped[int]
     escalated: Mapped[int]
-    # Plain text rather than JSON, read ten times faster: seconds joined by ",", and a line
+    # Plain text rather than JSON, read back 2-4x faster: seconds joined by ",", and a line
     # "model<TAB>drafts<TAB>tokens<TAB>USD" per model (desk/summaries.py).
     waits: Mapped[str] = mapped_column(Text)
     usage: Mapped[str] = mapped_column(Text)
