@@ -28,8 +28,23 @@ VERIFY_AFTER = timedelta(hours=72)
 BusinessClock = Callable[[datetime, datetime], float]
 
 
+class Spending:
+    """Totals of a `usage` mapping of model: [drafts, tokens, USD]."""
+
+    __slots__ = ()
+    usage: dict[str, list]
+
+    @property
+    def tokens(self) -> int:
+        return sum(tokens for _, tokens, _ in self.usage.values())
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(usd for _, _, usd in self.usage.values())
+
+
 @dataclass(slots=True)
-class ConversationFacts:
+class ConversationFacts(Spending):
     """What the figures need to know about one conversation."""
 
     id: str
@@ -77,14 +92,6 @@ class ConversationFacts:
             and not self.reopened_soon
             and (self.rating is None or self.rating > 2)
         )
-
-    @property
-    def tokens(self) -> int:
-        return sum(tokens for _, tokens, _ in self.usage.values())
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(usd for _, _, usd in self.usage.values())
 
     def first_reply_at(self) -> datetime | None:
         return _after(self.started_at, self.first_response)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -69,7 +68,6 @@ NEAR = 0.65
 SAME_STATEMENT = 0.8
 CONTRADICTIONS_KEY = "knowledge_contradictions"
 ANSWER_TOKENS = 300
-_PAGE = 5000
 _BLOCK = 256  # passages compared with all others at once: 256 x N similarities in memory
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
@@ -254,7 +252,7 @@ def _documents(kb: KnowledgeBase) -> dict[str, tuple[str, str]]:
     """Every indexed article and FAQ: doc id -> (title, kind)."""
     titles: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}
-    for page in _pages(kb, ["metadatas"]):
+    for page in kb.pages(ARTICLES, ["metadatas"]):  # FAQs and articles share one collection
         for meta in page["metadatas"]:
             titles.setdefault(meta["doc_id"], []).append(meta["title"])
             kinds[meta["doc_id"]] = meta["kind"]
@@ -263,18 +261,6 @@ def _documents(kb: KnowledgeBase) -> dict[str, tuple[str, str]]:
         doc_id: (min(names, key=len).partition(" › ")[0], kinds[doc_id])
         for doc_id, names in titles.items()
     }
-
-
-def _pages(kb: KnowledgeBase, include: list[str]) -> Iterator[dict]:
-    """The help centre's chunks (FAQs and articles share one collection), a page at a time."""
-    collection = kb.collection(ARTICLES)
-    offset = 0
-    while True:
-        page = collection.get(include=include, limit=_PAGE, offset=offset)
-        if not page["ids"]:
-            return
-        yield page
-        offset += len(page["ids"])
 
 
 # Passages that contradict each other -----------------------------------------------------
@@ -451,7 +437,7 @@ def _statement(passage: _Passage, verdict: Verdict, index: int) -> Statement:
 def _passages(kb: KnowledgeBase) -> tuple[list[_Passage], np.ndarray]:
     """The help centre's passages that drafts may use, with their stored vectors."""
     passages, vectors = [], []
-    for page in _pages(kb, ["documents", "metadatas", "embeddings"]):
+    for page in kb.pages(ARTICLES, ["documents", "metadatas", "embeddings"]):
         for text, meta, vector in zip(
             page["documents"], page["metadatas"], page["embeddings"], strict=True
         ):

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from desk.conversation_facts import ConversationFacts
+from desk.conversation_facts import ConversationFacts, Spending
 
 DAY = timedelta(days=1)
 Key = tuple[bool, str, str]  # (in the current period, channel, language or "unknown")
@@ -35,7 +35,7 @@ def bulk() -> Iterator[None]:
 
 
 @dataclass
-class Tally:
+class Tally(Spending):
     """Sums and values of a set of conversations: what every figure is made of. Tallies
     add up, so a period's tally is the sum of its channels' and languages' tallies."""
 
@@ -134,14 +134,6 @@ class Tally:
     @property
     def replied(self) -> int:
         return len(self.first_response)
-
-    @property
-    def tokens(self) -> int:
-        return sum(tokens for _, tokens, _ in self.usage.values())
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(usd for _, _, usd in self.usage.values())
 
     def per_day(self, days: int) -> list[int]:
         return [self.days[day] for day in range(days)]

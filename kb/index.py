@@ -201,13 +201,14 @@ class KnowledgeBase:
             metas += page.get("metadatas") or []
         return ids, texts, metas
 
-    def _pages(self, name: str, include: list[str]) -> Iterator[dict]:
+    def pages(self, name: str, include: list[str]) -> Iterator[dict]:
+        """The collection `name`'s chunks a page at a time (Chroma's `get` pages)."""
         return _pages(self.collection(name), include)
 
     def indexed_documents(self) -> dict[str, IndexedDocument]:
         documents: dict[str, IndexedDocument] = {}
         for name in (ARTICLES, TICKETS):
-            for page in self._pages(name, ["metadatas"]):
+            for page in self.pages(name, ["metadatas"]):
                 for chunk_id, meta in zip(page["ids"], page["metadatas"], strict=True):
                     doc = documents.setdefault(
                         meta["doc_id"],

@@ -233,17 +233,17 @@ def test_the_report_computes_every_figure_from_the_seeded_events(desk):
     assert report.by_language["en"].conversations == 5
 
 
-def test_business_minutes_count_only_the_open_hours(tmp_path):
+def office_hours_desk(tmp_path) -> Desk:
+    """A desk open Mon-Fri 09:00-17:00 UTC."""
     from settings import Settings
     from tests.conftest import MODELS_DIR
 
-    desk = Desk(
-        Settings(
-            data_dir=tmp_path / "data",
-            models_dir=MODELS_DIR,
-            business_hours="Mon-Fri 09:00-17:00 UTC",
-        )
-    )
+    hours = "Mon-Fri 09:00-17:00 UTC"
+    return Desk(Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR, business_hours=hours))
+
+
+def test_business_minutes_count_only_the_open_hours(tmp_path):
+    desk = office_hours_desk(tmp_path)
     seed_history(desk, NOW)
     report = desk.report("7d", now=NOW)
     # Open minutes to the first reply: A (Sat) 0, B (Sun) 0, C Mon 08:00 -> 11:20 = 140,

@@ -13,7 +13,17 @@ from desk.away import add_holiday
 from settings import Settings
 from store.models import Channel, ConversationSummary, DeskSetting
 from tests.conftest import MODELS_DIR
-from tests.test_insights import NOW, H, M, Seeder, customer, draft, rated, seed_history
+from tests.test_insights import (
+    NOW,
+    H,
+    M,
+    Seeder,
+    customer,
+    draft,
+    office_hours_desk,
+    rated,
+    seed_history,
+)
 from tests.test_postgres import postgres_url  # noqa: F401 (a module-scoped fixture)
 
 
@@ -90,13 +100,7 @@ def test_a_report_about_a_time_before_the_summaries_reads_the_log(desk, folds):
 
 
 def test_a_new_holiday_recounts_the_business_minutes(tmp_path, folds):
-    desk = Desk(
-        Settings(
-            data_dir=tmp_path / "data",
-            models_dir=MODELS_DIR,
-            business_hours="Mon-Fri 09:00-17:00 UTC",
-        )
-    )
+    desk = office_hours_desk(tmp_path)
     seed_history(desk, NOW)
     desk.summarise(now=NOW)
     assert desk.report("7d", now=NOW).first_response.business_p90_minutes == 85.2
