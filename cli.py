@@ -568,11 +568,16 @@ def knowledge_check(limit: int | None, as_json: bool) -> None:
         f"{found.asked} judged now, {found.waiting} left for the next check"
     )
     for c in found.findings:
-        click.echo(f"contradiction: {c.subject}")
+        click.echo(_printable(f"contradiction: {c.subject}"))
         for said in (c.first, c.second):
-            click.echo(f"  {said.doc_id} ({said.title}): {said.quote}")
+            click.echo(_printable(f"  {said.doc_id} ({said.title}): {said.quote}"))
     for pair in found.unjudged:
-        click.echo(f"not judged: {pair.first_doc} / {pair.second_doc}: {pair.problem}")
+        click.echo(_printable(f"not judged: {pair.first_doc} / {pair.second_doc}: {pair.problem}"))
+
+
+def _printable(line: str) -> str:
+    # Help-centre text and the model's answer may carry terminal escapes: not to a terminal.
+    return "".join(char if char.isprintable() else " " for char in line)
 
 
 @main.command()

@@ -493,7 +493,10 @@ class Desk:
             with self.sessions() as session:
                 counted = knowledge_review.retrievals_counted_at(session)
             if counted is None or counted < utcnow() - timedelta(days=1):
-                self.unretrieved_knowledge()
+                try:
+                    self.unretrieved_knowledge()
+                except Exception:  # an index being rebuilt: the next sweep counts
+                    log.exception("could not count which documents drafts retrieved")
         return folded
 
     # What the knowledge base lacks ------------------------------------------------------
@@ -544,7 +547,7 @@ class Desk:
         """Articles and FAQs no draft retrieved in the last 60 days, among those the desk
         has known that long (knowledge_review.UNUSED_DAYS); brings the count up to date."""
         return knowledge_review.unretrieved_documents(
-            self.sessions, self.agent.retriever.kb, now=now or utcnow()
+            self.sessions, self.agent.retriever.current_kb(), now=now or utcnow()
         )
 
     def check_contradictions(
@@ -555,7 +558,7 @@ class Desk:
         local model, so run on demand, never while a page renders."""
         retriever = self.agent.retriever
         return knowledge_review.check_contradictions(
-            self.sessions, self.settings, retriever.kb, retriever.embedder, limit=limit
+            self.sessions, self.settings, retriever.current_kb(), retriever.embedder, limit=limit
         )
 
     def contradictions(self) -> knowledge_review.ContradictionReport | None:

@@ -71,6 +71,7 @@ ANSWER_TOKENS = 300
 _BLOCK = 256  # passages compared with all others at once: 256 x N similarities in memory
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_CLOCK = re.compile(r"\b(\d{1,2}):(\d{2})\b")  # 1:30 pm is one value, 1.5; 1:00 is 1
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 # Markdown emphasis, and the marks that open a line (an FAQ's Q:/A:, a list, a heading).
 _MARKUP = re.compile(r"\*\*|__|`|^\s*(?:[QA]:|[-*#>]+)\s*")
@@ -183,6 +184,8 @@ def unretrieved_documents(
     those the desk has known that long: never retrieved first, then the longest unused.
     Stores the count brought up to date."""
     indexed = _documents(kb)
+    if not indexed:  # an index being replaced, or none yet: keep the count as it is
+        return []
     try:
         with sessions.begin() as session:
             first_seen, last_used = _count_retrievals(session, indexed, now)
@@ -448,6 +451,8 @@ def _passages(kb: KnowledgeBase) -> tuple[list[_Passage], np.ndarray]:
                 _Passage(meta["doc_id"], meta["title"], meta["kind"], text, _numbers(text))
             )
             vectors.append(vector)
+    if not passages:  # no help centre yet
+        return [], np.empty((0, 0), dtype=np.float32)
     return passages, np.asarray(vectors, dtype=np.float32).reshape(len(passages), -1)
 
 
@@ -473,8 +478,10 @@ def _candidates(passages: list[_Passage], vectors: np.ndarray) -> list[tuple[flo
 
 
 def _numbers(text: str) -> frozenset[float]:
-    """The numbers a text states: "1,200" is 1200, "4,95" is 4.95, "5-10" is 5 and 10."""
+    """The numbers a text states: "1,200" is 1200, "4,95" is 4.95, "5-10" is 5 and 10,
+    "1:30" is 1.5 (so "1:00 pm" and "1 pm" agree)."""
     found = set()
+    text = _CLOCK.sub(lambda m: f"{int(m[1]) + int(m[2]) / 60:g}", text)
     for number in _NUMBER.findall(text):
         plain = (
             number.replace(",", "") if _THOUSANDS.fullmatch(number) else number.replace(",", ".")

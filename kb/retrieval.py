@@ -164,16 +164,25 @@ class Retriever:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chroma-query")
 
-    def _lexical_indexes(self, names: tuple[str, ...]) -> dict[str, _Lexical]:
-        """BM25 per collection, rebuilt after a sync changed the index (one stamp read)."""
+    def current_kb(self) -> KnowledgeBase:
+        """The knowledge base, opened again when a sync changed it since (one stamp read)."""
+        with self._lock:
+            self._follow_syncs()
+        return self.kb
+
+    def _follow_syncs(self) -> None:
         stamp = _stamp_file(self.settings)
         version = stamp.read_text() if stamp.exists() else ""
+        if version != self._version:
+            self._lexical.clear()
+            # A re-index replaced the collections themselves: open them again.
+            self.kb.forget()
+            self._version = version
+
+    def _lexical_indexes(self, names: tuple[str, ...]) -> dict[str, _Lexical]:
+        """BM25 per collection, rebuilt after a sync changed the index (one stamp read)."""
         with self._lock:
-            if version != self._version:
-                self._lexical.clear()
-                # A re-index replaced the collections themselves: open them again.
-                self.kb.forget()
-                self._version = version
+            self._follow_syncs()
             for name in names:
                 if name not in self._lexical:
                     ids, texts, metas = self.kb.all_chunks(name)

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import chromadb
 import pytest
 from sqlalchemy import delete, select
 
@@ -223,6 +224,37 @@ def test_numbers_of_two_different_things_are_no_contradiction(help_desk):
     assert report.unjudged == []
 
 
+def test_the_same_time_written_two_ways_is_no_candidate(review_settings, embedder, tmp_path):
+    cut_off = Faq(
+        id="faq-cut-off",
+        question="When do orders ship?",
+        answer="Orders placed before 1 pm ship the same day.",
+    )
+    written_out = Article(
+        id="art-dispatch",
+        title="Dispatch",
+        body="## Same-day dispatch\n\nOrders placed before 1:00 pm ship the same day.",
+    )
+    paths = write_help_centre(tmp_path / "shop", cut_off, written_out)
+    sync(paths, review_settings, embedder=embedder, progress=False)
+    desk = Desk(review_settings, retriever=Retriever(review_settings, embedder=embedder))
+    judge_by_prompt("scripted/review")
+    report = desk.check_contradictions()
+    assert (report.candidates, report.asked, report.findings) == (0, 0, [])
+
+
+def test_a_desk_without_a_help_centre_checks_nothing(review_settings, embedder):
+    desk = Desk(review_settings, retriever=Retriever(review_settings, embedder=embedder))
+    report = desk.check_contradictions()
+    assert (report.candidates, report.findings, report.unjudged) == (0, [], [])
+
+
+def test_the_command_line_prints_no_terminal_escapes_from_the_help_centre():
+    from cli import _printable
+
+    assert _printable("30 days\x1b[2J\x1b]0;owned\x07 or 14") == "30 days [2J ]0;owned  or 14"
+
+
 @pytest.mark.model
 def test_the_local_model_finds_an_obvious_contradiction_through_the_command_line(
     settings, embedder, tmp_path
@@ -368,6 +400,20 @@ def app(web_data_dir, web_retriever):
 
 def _section(page: str, name: str) -> str:
     return page.split(f'<section id="{name}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_knowledge_page_still_shows_when_the_knowledge_base_cannot_be_read(app, monkeypatch):
+    desk = app.extensions["support"].desk
+
+    def rebuilding(**_):
+        raise chromadb.errors.NotFoundError("Collection [kb_articles] does not exist")
+
+    monkeypatch.setattr(desk, "unretrieved_knowledge", rebuilding)
+    client = app.test_client()
+    log_in(client, "owner", PASSWORD)
+    response = client.get("/operator/knowledge")
+    assert response.status_code == 200
+    assert "cannot be read just now" in _section(response.get_data(as_text=True), "unretrieved")
 
 
 def test_the_knowledge_page_lists_the_documents_no_question_found(app):

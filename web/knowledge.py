@@ -13,6 +13,8 @@ is audited.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from pydantic import Field
 
@@ -22,6 +24,7 @@ from web.operator import Form, _form, login_required, texts
 from web.services import services
 
 knowledge = Blueprint("knowledge", __name__, url_prefix="/operator")
+log = logging.getLogger(__name__)
 
 PERIODS = (7, 30, 90)
 DEFAULT_DAYS = 30
@@ -55,10 +58,20 @@ def page():
         periods=PERIODS,
         clusters=desk.knowledge_gaps(days),
         stale=desk.stale_knowledge(days),
-        unretrieved=desk.unretrieved_knowledge(),
+        unretrieved=_unretrieved(desk),
         unused_days=UNUSED_DAYS,
         contradictions=desk.contradictions(),
     )
+
+
+def _unretrieved(desk) -> list | None:
+    """The documents no question found; None while the knowledge base cannot be read (a
+    re-index replacing it, another embedding model): the rest of the page still shows."""
+    try:
+        return desk.unretrieved_knowledge()
+    except Exception:
+        log.exception("could not read the knowledge base for the knowledge page")
+        return None
 
 
 @knowledge.post("/knowledge/publish")

@@ -238,6 +238,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "base does not record when a document was added, so each counts from when the desk first "
         "saw it; one known for less than {days} days is not listed yet.",
         "knowledge.last_retrieved": "Last found",
+        "knowledge.unreadable": "The knowledge base cannot be read just now (being re-indexed?); "
+        "this list comes back when it can.",
         "knowledge.never": "never",
         "knowledge.counting_since": "Counted since",
         "knowledge.no_unretrieved": "Every article and FAQ the desk has known for {days} days was "
@@ -562,6 +564,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "可能已过时，或者措辞和顾客的提问对不上。知识库不记录文档加入的时间，所以每篇文档从客服台"
         "第一次看到它时开始计算；认识不到 {days} 天的文档暂不列出。",
         "knowledge.last_retrieved": "上次被找到",
+        "knowledge.unreadable": "知识库暂时无法读取（可能正在重建索引）；可以读取时这里会再显示。",
         "knowledge.never": "从未",
         "knowledge.counting_since": "开始计算于",
         "knowledge.no_unretrieved": "客服台认识满 {days} 天的文章和常见问题，"
