@@ -2,8 +2,9 @@
 
     facts = facts_from_log(session, clock, since=start, until=now)
 
-The figures in desk/insights.py read only these facts, whether they were folded from the
-event log just now (here) or kept ahead, one row per conversation, by desk/summaries.py.
+Every figure is made of these facts (desk/tallies.py adds them up), whether they were
+folded from the event log just now (here) or kept ahead, one row per conversation, by
+desk/summaries.py, which sums the rows in SQL the way Tally.add counts a conversation.
 """
 
 from __future__ import annotations
@@ -94,10 +95,10 @@ class ConversationFacts(Spending):
         )
 
     def first_reply_at(self) -> datetime | None:
-        return _after(self.started_at, self.first_response)
+        return after_seconds(self.started_at, self.first_response)
 
     def resolved_at(self) -> datetime | None:
-        return _after(self.started_at, self.resolution)
+        return after_seconds(self.started_at, self.resolution)
 
 
 @dataclass
@@ -224,19 +225,12 @@ def facts_from_log(
     )
     if until is not None:
         events = events.where(ConversationEvent.at <= until)
-    return fold_events(session.execute(events), clock)
-
-
-def fold_events(
-    rows: Iterable[tuple[str, str, datetime, int, str, datetime, str | None, dict]],
-    clock: BusinessClock | None,
-) -> list[ConversationFacts]:
-    """Facts from (conversation_id, channel, started_at, event id, kind, at, language,
-    data) rows, grouped by conversation and in event order within each."""
-    return [fold.facts(clock) for fold in _folds(rows)]
+    return [fold.facts(clock) for fold in _folds(session.execute(events))]
 
 
 def _folds(rows: Iterable[tuple]) -> Iterable[_Fold]:
+    """(conversation_id, channel, started_at, event id, kind, at, language, data) rows,
+    grouped by conversation and in event order within each, as one fold each."""
     fold: _Fold | None = None
     for conversation_id, channel, started_at, event_id, kind, at, language, data in rows:
         if fold is None or fold.id != conversation_id:
@@ -277,5 +271,5 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else (end - start).total_seconds()
 
 
-def _after(start: datetime, seconds: float | None) -> datetime | None:
+def after_seconds(start: datetime, seconds: float | None) -> datetime | None:
     return None if seconds is None else start + timedelta(seconds=seconds)

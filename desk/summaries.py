@@ -40,6 +40,7 @@ from desk.conversation_facts import (
     VERIFY_AFTER,
     BusinessClock,
     ConversationFacts,
+    after_seconds,
     business_clock,
     business_minutes,
     clock_key,
@@ -360,17 +361,13 @@ def _recounted(
 ) -> list[float | None]:
     """Business minutes from each start to `seconds` after it."""
     return [
-        business_minutes(clock, at, _after(at, value))
+        business_minutes(clock, at, after_seconds(at, value))
         for at, value in zip(starts, seconds, strict=True)
     ]
 
 
 def _count_if(condition) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
-
-
-def _after(start: datetime, seconds: float | None) -> datetime | None:
-    return None if seconds is None else start + timedelta(seconds=seconds)
 
 
 class LeaseLost(RuntimeError):
