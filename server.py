@@ -1,7 +1,7 @@
 """The Flask app factory and the `support-agent serve` entry point.
 
     app = create_app()          # settings from SUPPORT_* variables; a WSGI app
-    serve("127.0.0.1", 8000)    # gunicorn, with turn-drafting workers in each process
+    serve("127.0.0.1", 8000)    # gunicorn over web/front.py, turn-drafting workers in each process
 
 Blueprints: the demo shop page (/), the customer API (/api/v1), the operator pages
 (/operator) and the ops endpoints (/healthz, /readyz, /metrics).
@@ -110,36 +110,40 @@ def _timing(app: Flask, support: Services) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None) -> None:
-    """gunicorn: SUPPORT_WEB_WORKERS processes of SUPPORT_WEB_THREADS threads each.
+    """gunicorn: SUPPORT_WEB_WORKERS processes, each the evented front (web/front.py) over
+    the app with SUPPORT_WEB_THREADS threads for requests; event streams hold none.
 
     Each process also runs SUPPORT_JOB_WORKERS turn-drafting threads (0 leaves drafting
-    to `support-agent worker`). Streams and event connections each hold a thread.
+    to `support-agent worker`). The master only reads settings: everything that starts
+    threads or a native runtime (Chroma, torch, llama.cpp, database pools) is opened in
+    the processes it forks, since such state does not survive a fork.
     """
     from gunicorn.app.base import BaseApplication
+
+    from web.front import Front, Worker
 
     settings = settings or load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def post_worker_init(worker) -> None:
-        desk = worker.wsgi.extensions["support"].desk
+        desk = worker.wsgi.flask.extensions["support"].desk
         desk.jobs.start_workers(settings.job_workers)
         if settings.job_workers:
             start_polling(desk)
 
     def worker_exit(server, worker) -> None:
-        app = getattr(worker, "wsgi", None)
-        if app is not None:
-            app.extensions["support"].desk.jobs.stop_workers(graceful=True)
+        front = getattr(worker, "wsgi", None)
+        if front is not None:
+            front.flask.extensions["support"].desk.jobs.stop_workers(graceful=True)
 
     class Server(BaseApplication):
         def load_config(self) -> None:
             options = {
                 "bind": f"{host}:{port}",
                 "workers": settings.web_workers,
-                "worker_class": "gthread",
-                "threads": settings.web_threads,
-                # A request waits at most reply_wait_seconds for its turn; streams send keep-alives.
-                "timeout": int(settings.reply_wait_seconds) + 60,
+                "worker_class": Worker,
+                # The event loop's heartbeat: requests and turns wait in threads, never on it.
+                "timeout": 60,
                 "graceful_timeout": 30,
                 "keepalive": 5,
                 "post_worker_init": post_worker_init,
@@ -150,8 +154,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
             for name, value in options.items():
                 self.cfg.set(name, value)
 
-        def load(self) -> Flask:
-            return create_app(settings)
+        def load(self) -> Front:
+            return Front(create_app(settings), threads=settings.web_threads)
 
     Server().run()
 

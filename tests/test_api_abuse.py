@@ -11,7 +11,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-import web.api
+import web.live
 from store.models import Message
 from store.operators import set_operator
 from tests.scripted_llm import script
@@ -30,8 +30,7 @@ def app(web_data_dir, web_retriever):
 
 @pytest.fixture
 def short_streams(monkeypatch):
-    monkeypatch.setattr(web.api, "STREAM_SECONDS", 0.5)
-    monkeypatch.setattr(web.api, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(web.live, "STREAM_SECONDS", 0.5)
 
 
 def _messages(app, conversation_id: str) -> int:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 from sqlalchemy import select
 
-import web.api
+import web.live
 from store.models import Conversation, Draft, Message, Turn
 from tests.scripted_llm import script
 from tests.web_helpers import RETURN_ANSWER, make_app, send, start
@@ -70,8 +70,7 @@ HOSTILE_BODIES = [
 @pytest.fixture
 def fast_streams(monkeypatch):
     # A stream that is let through ends at once instead of after five minutes.
-    monkeypatch.setattr(web.api, "STREAM_SECONDS", 0.02)
-    monkeypatch.setattr(web.api, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(web.live, "STREAM_SECONDS", 0.02)
 
 
 @pytest.fixture

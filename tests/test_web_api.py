@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-import web.api
+import web.live
 from store.models import Conversation, Message
 from tests.scripted_llm import call, script, server_error
 from tests.web_helpers import RETURN_ANSWER, make_app, send, sse_events, start
@@ -115,7 +115,7 @@ def test_a_reply_that_outlasts_the_wait_still_reaches_the_customer(web_data_dir,
 
 
 def test_the_event_stream_delivers_new_messages_after_the_cursor(client, monkeypatch):
-    monkeypatch.setattr(web.api, "STREAM_SECONDS", 5)
+    monkeypatch.setattr(web.live, "STREAM_SECONDS", 5)
     conversation, auth = start(client)
     script(MODEL, [RETURN_ANSWER, "YES"])
     sent = send(client, conversation, auth, "How long do I have to send something back?").json

@@ -29,21 +29,15 @@ from pydantic import (
 
 from channels import widget
 from desk import MessageTooLong
-from desk.events import conversation_key
 from settings import Settings
 from store.models import Channel
-from web import signing
+from web import live, signing
 from web.limits import limiter
 from web.services import services
 from web.streams import StreamSlots
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
-
-# An event stream ends after this long; the client reconnects from its cursor.
-STREAM_SECONDS = 300
-POLL_SECONDS = 3.0
-KEEP_ALIVE_SECONDS = 15.0
 
 # A cursor is a message id: ASCII digits only, and few enough to fit a 64-bit integer.
 # (`str.isdigit` also accepts "²" and "⑴", which `int` then refuses.)
@@ -187,11 +181,6 @@ def start() -> tuple[Response, int]:
     return jsonify(id=conversation_id, token=token), 201
 
 
-def _sse(event: str, data: object, event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
 def _stream_headers() -> dict[str, str]:
     return {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -236,11 +225,11 @@ def _reply_events(events: Iterator[tuple[str, dict]], conversation_id: str) -> I
     """The turn's events as SSE; a failure once streaming has begun ends with an `error` event."""
     try:
         for event in events:
-            yield _sse(*event)
+            yield live.sse(*event)
     except Exception:
         log.exception("the reply stream of conversation %s failed", conversation_id)
         message = "The reply could not be shown here; it will appear in this chat when ready."
-        yield _sse("error", {"code": "stream_failed", "message": message})
+        yield live.sse("error", {"code": "stream_failed", "message": message})
 
 
 @api.get("/conversations/<conversation_id>/messages")
@@ -276,30 +265,18 @@ def events(conversation_id: str) -> Response:
     )
     if release is None:
         raise ApiError(429, "too_many_streams", "too many open event streams; close one first")
-
-    def stream() -> Iterator[str]:
-        try:
-            cursor, quiet_since = start_after, time.monotonic()
-            deadline = quiet_since + STREAM_SECONDS
-            yield "retry: 2000\n\n"
-            key = conversation_key(conversation_id)
-            while time.monotonic() < deadline:
-                seen = svc.desk.events.last(key)
-                state = svc.desk.transcript(conversation_id, after=cursor)
-                for message in state.messages:
-                    yield _sse("message", message.model_dump(), message.id)
-                    quiet_since = time.monotonic()
-                cursor = state.cursor
-                if time.monotonic() - quiet_since > KEEP_ALIVE_SECONDS:
-                    yield ": keep-alive\n\n"
-                    quiet_since = time.monotonic()
-                svc.desk.events.read(key, seen, POLL_SECONDS)
-        except Exception:
-            log.exception("the event stream of conversation %s failed", conversation_id)
-        finally:
-            release()
-
-    response = Response(stream(), mimetype="text/event-stream", headers=_stream_headers())
+    stream = live.messages(
+        svc.desk,
+        conversation_id,
+        after=start_after,
+        recheck=svc.recheck_seconds,
+        release=release,
+    )
+    if live.hand_off(request.environ, stream):  # the evented front sends it
+        return Response(iter(()), mimetype="text/event-stream", headers=_stream_headers())
+    response = Response(
+        live.in_thread(stream), mimetype="text/event-stream", headers=_stream_headers()
+    )
     # A stream closed before its first chunk never runs the generator's `finally`.
     response.call_on_close(release)
     return response

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from desk import Desk
 from settings import Settings
+from web import live
 from web.metrics import Metrics
 
 
@@ -20,6 +21,16 @@ class Services:
         self.sessions: sessionmaker[Session] = self.desk.sessions
         self.metrics = Metrics(self.sessions)
         self.desk.on_drafted.append(self.metrics.record_turn)
+
+    @property
+    def recheck_seconds(self) -> float:
+        """How often an open event stream re-reads the database without a wake-up.
+
+        Wake-ups reach every stream when Redis carries them, or when this one process
+        does all the writing (one web process that drafts its own turns)."""
+        settings = self.settings
+        woken = settings.redis_url or (settings.web_workers == 1 and settings.job_workers > 0)
+        return live.RECHECK_SECONDS if woken else live.RECHECK_UNWOKEN_SECONDS
 
     @cached_property
     def secret_key(self) -> str:
