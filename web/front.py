@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import signal
 
 from a2wsgi import WSGIMiddleware
 from flask import Flask
@@ -93,3 +94,11 @@ class Worker(UvicornWorker):
         "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
     }
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        # uvicorn raises the signal that stopped it again once it has shut down; with the
+        # default action that would end the process before gunicorn's worker_exit lets
+        # the job threads finish the turns they are drafting.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: None)
