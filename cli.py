@@ -422,16 +422,17 @@ def worker() -> None:
 @click.option("--no-serve", is_flag=True, help="Load the sample shop and stop.")
 def demo(host: str, port: int, no_serve: bool) -> None:
     """Load the sample shop (idempotent), create a demo operator, then serve."""
+    import os
     import secrets
 
     from desk.sample_shop import SHOP_NAME, load_sample_shop
-    from server import serve as run
     from store.db import session_factory
     from store.operators import set_operator
 
     settings = load_settings()
     if "shop_name" not in settings.model_fields_set:
         settings = settings.model_copy(update={"shop_name": SHOP_NAME})
+        os.environ["SUPPORT_SHOP_NAME"] = SHOP_NAME  # for `serve` below, which reads settings anew
     report, imported = load_sample_shop(settings)
     click.echo(
         f"knowledge base: added {report.added}, updated {report.updated}, "
@@ -444,8 +445,14 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     click.echo(f"operator login: demo / {password}  (a new password on every run)")
     click.echo(f"customer page:  {address}/")
     click.echo(f"operator queue: {address}/operator/")
-    if not no_serve:
-        run(host, port, settings)
+    if no_serve:
+        return
+    # gunicorn forks its workers, and the threads and native runtimes loading started here
+    # (Chroma's Rust client, torch) hang in a forked child, so a fresh process serves.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    command = [sys.executable, "-m", "cli", "serve", "--host", host, "--port", str(port)]
+    os.execv(sys.executable, command)
 
 
 @main.group()

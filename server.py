@@ -148,6 +148,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
                 "keepalive": 5,
                 "post_worker_init": post_worker_init,
                 "worker_exit": worker_exit,
+                # One control socket path for every server on a machine: two servers (a demo
+                # restarted, the tests) would delete each other's; nothing here uses it.
+                "control_socket_disable": True,
                 "accesslog": None,
                 "errorlog": "-",
             }

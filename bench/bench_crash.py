@@ -28,16 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.llm_stub import LLMStub  # noqa: E402
-from tests.test_processes import (  # noqa: E402
-    Ledger,
-    _converse,
-    _env,
-    _free_port,
-    _kill,
-    _process,
-    _up,
-    _wait_until,
-)
+from tests.process_helpers import free_port, kill, process, up, wait_until  # noqa: E402
+from tests.test_processes import Ledger, _converse, _env  # noqa: E402
 
 QUESTIONS = [
     "How long do I have to return an item I bought?",
@@ -66,34 +58,34 @@ def _report(name: str, ledger: Ledger, in_flight: int, recovered: float) -> str:
 
 
 def worker_kill(shop: Path, stub: LLMStub, count: int, log: Path) -> str:
-    port, ledger = _free_port(), Ledger(shop)
-    with _process("serve", "--port", str(port), env=_env(shop, stub, job_workers="0"), log=log):
-        _wait_until(lambda: _up(port), "the web server", log=log)
+    port, ledger = free_port(), Ledger(shop)
+    with process("serve", "--port", str(port), env=_env(shop, stub, job_workers="0"), log=log):
+        wait_until(lambda: up(port), "the web server", log=log)
         worker_env = _env(shop, stub, job_workers="8")
-        with _process("worker", env=worker_env, log=log) as worker:
+        with process("worker", env=worker_env, log=log) as worker:
             _send(port, count)
-            _wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
+            wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
             in_flight = ledger.drafting()
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
         started = time.monotonic()
-        with _process("worker", env=worker_env, log=log):
-            _wait_until(lambda: ledger.unanswered() == 0, "every draft", timeout=600, log=log)
+        with process("worker", env=worker_env, log=log):
+            wait_until(lambda: ledger.unanswered() == 0, "every draft", timeout=600, log=log)
             return _report("worker killed", ledger, in_flight, time.monotonic() - started)
 
 
 def server_kill(shop: Path, stub: LLMStub, count: int, log: Path) -> str:
-    port, ledger = _free_port(), Ledger(shop)
+    port, ledger = free_port(), Ledger(shop)
     env = _env(shop, stub, job_workers="8")
-    with _process("serve", "--port", str(port), env=env, log=log) as server:
-        _wait_until(lambda: _up(port), "the web server", log=log)
+    with process("serve", "--port", str(port), env=env, log=log) as server:
+        wait_until(lambda: up(port), "the web server", log=log)
         _send(port, count)
-        _wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
+        wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
         in_flight = ledger.drafting()
-        _kill(server)
+        kill(server)
     started = time.monotonic()
-    with _process("serve", "--port", str(port), env=env, log=log):
-        _wait_until(lambda: ledger.unanswered() == 0, "every draft", timeout=600, log=log)
+    with process("serve", "--port", str(port), env=env, log=log):
+        wait_until(lambda: ledger.unanswered() == 0, "every draft", timeout=600, log=log)
         return _report("whole server killed", ledger, in_flight, time.monotonic() - started)
 
 

@@ -7,16 +7,11 @@ take seconds, so a turn is reliably in flight when a process is killed.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,19 +19,13 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import MODELS_DIR, ROOT
 from tests.llm_stub import LLMStub
+from tests.process_helpers import free_port, kill, process, request, up, wait_until
 
 QUESTIONS = [
     "How long do I have to return an item I bought?",
     "Do you ship to Canada?",
     "Can I exchange an item for something else?",
 ]
-DEADLINE = 120  # seconds for every owed turn to be answered after a restart
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -75,65 +64,11 @@ def _env(data_dir: Path, stub: LLMStub, **settings: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def _process(*args: str, env: dict[str, str], log: Path):
-    """`support-agent ARGS` in its own process group, killed with everything it started."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        _kill(process)
-
-
-def _kill(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-
-
-def _wait_until(check, what: str, timeout: float = DEADLINE, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise AssertionError(f"timed out waiting for {what}\n{tail}")
-
-
-def _up(port: int) -> bool:
-    try:
-        return _request(port, "GET", "/healthz")[0] == 200
-    except OSError:
-        return False
-
-
-def _request(port: int, method: str, path: str, body=None, token=None, accept=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    if accept:
-        headers["Accept"] = accept
-    connection.request(method, path, json.dumps(body) if body else None, headers)
-    response = connection.getresponse()
-    data = response.read().decode()
-    connection.close()
-    return response.status, data
-
-
 def _converse(port: int, question: str) -> tuple[str, str]:
-    status, body = _request(port, "POST", "/api/v1/conversations", {})
+    status, body = request(port, "POST", "/api/v1/conversations", {})
     assert status == 201, body
     conversation = json.loads(body)
-    status, body = _request(
+    status, body = request(
         port,
         "POST",
         f"/api/v1/conversations/{conversation['id']}/messages",
@@ -181,7 +116,7 @@ class Ledger:
 
 
 def _answered_once(ledger: Ledger, sent: int, log: Path) -> None:
-    _wait_until(lambda: ledger.unanswered() == 0, "every message to have a draft", log=log)
+    wait_until(lambda: ledger.unanswered() == 0, "every message to have a draft", log=log)
     assert ledger.customer_messages() == sent
     assert ledger.most_drafts_for_one_message() == 1
 
@@ -189,47 +124,47 @@ def _answered_once(ledger: Ledger, sent: int, log: Path) -> None:
 def test_a_worker_killed_mid_turn_loses_nothing_and_answers_each_message_once(
     data_dir, stub, tmp_path
 ):
-    port, log = _free_port(), tmp_path / "processes.log"
+    port, log = free_port(), tmp_path / "processes.log"
     ledger = Ledger(data_dir)
     web_env = _env(data_dir, stub, job_workers="0")
-    with _process("serve", "--port", str(port), env=web_env, log=log):
-        _wait_until(lambda: _up(port), "the web server", log=log)
-        with _process("worker", env=_env(data_dir, stub, job_workers="2"), log=log) as worker:
+    with process("serve", "--port", str(port), env=web_env, log=log):
+        wait_until(lambda: up(port), "the web server", log=log)
+        with process("worker", env=_env(data_dir, stub, job_workers="2"), log=log) as worker:
             for question in QUESTIONS:
                 _converse(port, question)  # answers "drafting" after a second: no worker yet
-            _wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
+            wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
         assert ledger.unanswered() > 0, "the kill should have left turns unanswered"
-        with _process("worker", env=_env(data_dir, stub, job_workers="2"), log=log):
+        with process("worker", env=_env(data_dir, stub, job_workers="2"), log=log):
             _answered_once(ledger, len(QUESTIONS), log)
 
 
 def test_the_whole_server_killed_mid_turn_answers_each_message_once_after_a_restart(
     data_dir, stub, tmp_path
 ):
-    port, log = _free_port(), tmp_path / "processes.log"
+    port, log = free_port(), tmp_path / "processes.log"
     ledger = Ledger(data_dir)
     env = _env(data_dir, stub, job_workers="2")
-    with _process("serve", "--port", str(port), env=env, log=log) as server:
-        _wait_until(lambda: _up(port), "the web server", log=log)
+    with process("serve", "--port", str(port), env=env, log=log) as server:
+        wait_until(lambda: up(port), "the web server", log=log)
         for question in QUESTIONS:
             _converse(port, question)
-        _wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
-        _kill(server)  # SIGKILL to gunicorn's master and its workers at once
+        wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
+        kill(server)  # SIGKILL to gunicorn's master and its workers at once
     assert ledger.unanswered() > 0, "the kill should have left turns unanswered"
-    with _process("serve", "--port", str(port), env=env, log=log):
+    with process("serve", "--port", str(port), env=env, log=log):
         _answered_once(ledger, len(QUESTIONS), log)
 
 
 def test_a_server_stopped_with_sigterm_finishes_the_turns_it_is_drafting(data_dir, stub, tmp_path):
-    port, log = _free_port(), tmp_path / "processes.log"
+    port, log = free_port(), tmp_path / "processes.log"
     ledger = Ledger(data_dir)
     env = _env(data_dir, stub, job_workers="2")
-    with _process("serve", "--port", str(port), env=env, log=log) as server:
-        _wait_until(lambda: _up(port), "the web server", log=log)
+    with process("serve", "--port", str(port), env=env, log=log) as server:
+        wait_until(lambda: up(port), "the web server", log=log)
         _converse(port, QUESTIONS[0])
-        _wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
+        wait_until(lambda: ledger.drafting() > 0, "a turn in flight", log=log)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
     assert ledger.unanswered() == 0, log.read_text()[-3000:]
@@ -240,7 +175,7 @@ def test_a_server_stopped_with_sigterm_finishes_the_turns_it_is_drafting(data_di
 def redis_url(tmp_path):
     if not shutil.which("redis-server"):
         pytest.skip("make test installs redis-server")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
         + [str(tmp_path)],
@@ -249,7 +184,7 @@ def redis_url(tmp_path):
     import redis
 
     client = redis.Redis(port=port)
-    _wait_until(lambda: _pings(client), "redis-server", timeout=30)
+    wait_until(lambda: _pings(client), "redis-server", timeout=30)
     yield f"redis://127.0.0.1:{port}/0"
     server.kill()
     server.wait(timeout=30)
@@ -265,7 +200,7 @@ def _pings(client) -> bool:
 def test_two_web_processes_and_a_worker_share_redis_for_jobs_streams_and_limits(
     data_dir, stub, tmp_path, redis_url
 ):
-    port, log = _free_port(), tmp_path / "processes.log"
+    port, log = free_port(), tmp_path / "processes.log"
     ledger = Ledger(data_dir)
     web_env = _env(
         data_dir,
@@ -278,15 +213,15 @@ def test_two_web_processes_and_a_worker_share_redis_for_jobs_streams_and_limits(
     )
     worker_env = _env(data_dir, stub, redis_url=redis_url, job_workers="2")
     with (
-        _process("serve", "--port", str(port), env=web_env, log=log),
-        _process("worker", env=worker_env, log=log),
+        process("serve", "--port", str(port), env=web_env, log=log),
+        process("worker", env=worker_env, log=log),
     ):
-        _wait_until(lambda: _up(port), "the web server", log=log)
-        status, body = _request(port, "POST", "/api/v1/conversations", {})
+        wait_until(lambda: up(port), "the web server", log=log)
+        status, body = request(port, "POST", "/api/v1/conversations", {})
         conversation = json.loads(body)
         path = f"/api/v1/conversations/{conversation['id']}/messages"
         # Drafted by the separate worker; its tokens reach the web process through Redis.
-        status, body = _request(
+        status, body = request(
             port, "POST", path, {"text": QUESTIONS[0]}, conversation["token"], "text/event-stream"
         )
         assert status == 200
@@ -297,7 +232,7 @@ def test_two_web_processes_and_a_worker_share_redis_for_jobs_streams_and_limits(
         assert result["status"] == "sent" and result["reply"]["text"]
         # One limit for both web processes: 3 messages a minute, each on a new connection.
         statuses = [
-            _request(port, "POST", path, {"text": q}, conversation["token"])[0]
+            request(port, "POST", path, {"text": q}, conversation["token"])[0]
             for q in QUESTIONS[1:] + ["One more question?"]
         ]
         assert statuses[:2] == [200, 200] and statuses[2] == 429, statuses
