@@ -81,6 +81,7 @@ bench:
 	$(BIN)/python bench/bench_orders.py
 	$(BIN)/python bench/bench_insights.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_recovery.py
 
 clean:
 	rm -rf $(VENV) var .cache

@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     )
     web_workers: int = Field(1, ge=1, le=64, description="gunicorn web processes for serve.")
     web_threads: int = Field(
-        32, ge=1, le=512, description="Threads per web process (each open stream holds one)."
+        32, ge=1, le=512, description="Request threads per web process (event streams hold none)."
     )
     job_workers: int = Field(
         8, ge=0, le=256, description="Turn-drafting threads inside each serve process (0: none)."
@@ -177,7 +177,18 @@ class Settings(BaseSettings):
         2.0, ge=0, description="Wait before a failed turn is tried again; doubles per try."
     )
     turn_lease_seconds: float = Field(
-        600.0, gt=0, description="A turn held this long by a silent worker is drafted again."
+        20.0,
+        gt=0,
+        description="A turn held this long by a silent worker is drafted again; the live "
+        "worker renews it every third, and the sweep looks every quarter, so a killed "
+        "worker's turn is claimed again within 25 s.",
+    )
+    turn_timeout_seconds: float = Field(
+        180.0,
+        gt=0,
+        description="An attempt still waiting on the assistant this long is abandoned and "
+        "retried, so a hung model call cannot hold its turn; room for the 1.5B local model "
+        "(10-60 s a turn) and a wait behind other turns on its one lock.",
     )
     orders_connector: Literal["snapshot", "shopify", "woocommerce", "http"] | None = Field(
         None,

@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, wait
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel
@@ -194,8 +195,9 @@ class Desk:
     def draft(self, turn_id: int, *, stream: bool = False) -> Draft | None:
         """Draft turn `turn_id` if it is still owed; None when it is done or held elsewhere.
 
-        Raises when this attempt failed and another is due; the attempt that uses the
-        last try stores a pending draft with the reason instead.
+        Raises when this attempt failed (or outlived SUPPORT_TURN_TIMEOUT_SECONDS) and
+        another is due; the attempt that uses the last try stores a pending draft with
+        the reason instead.
         """
         claim = drafting.claim(self.sessions, turn_id, self.settings.turn_lease_seconds)
         if claim is None:
@@ -205,11 +207,18 @@ class Desk:
             if claim.attempts > self.settings.turn_attempts:
                 raise TurnGaveUp(f"gave up after {claim.attempts - 1} attempts")
             with drafting.renewing(self.sessions, claim, self.settings.turn_lease_seconds):
-                draft = self.agent.decide(claim.input)
+                draft = self._decide_in_time(claim)
             stored = self._store(claim, draft)
         except Exception as error:
-            reason = _one_line(error)
-            log.exception("turn %s failed (attempt %d)", turn_id, claim.attempts)
+            timed_out = isinstance(error, TurnTimedOut)
+            reason = str(error) if timed_out else _one_line(error)
+            log.error(
+                "turn %s failed (attempt %d): %s",
+                turn_id,
+                claim.attempts,
+                reason,
+                exc_info=not timed_out,  # a timeout's stack says nothing: it is the wait
+            )
             if claim.attempts < self.settings.turn_attempts and not isinstance(error, TurnGaveUp):
                 drafting.release(self.sessions, turn_id, reason)
                 raise
@@ -232,6 +241,33 @@ class Desk:
         for observe in self.on_drafted:
             observe(stored)
         return stored
+
+    def _decide_in_time(self, claim: drafting.Claim) -> Draft:
+        """The agent's decision on a claimed turn; TurnTimedOut once the deadline passed.
+
+        A model call that never returns must not hold its turn, its lease and its job
+        thread for good, so the decision runs in a daemon thread that this thread waits
+        for only `SUPPORT_TURN_TIMEOUT_SECONDS`. Past that the attempt is abandoned: it
+        fails like any other (the caller stops renewing the lease, then releases the turn
+        for a retry or stores its pending draft), and whatever the abandoned thread
+        returns later is dropped. Python cannot stop a thread: it ends when its call
+        does. The web process keeps serving all the while, as job threads are not what
+        gunicorn's heartbeat watches.
+        """
+        agent = self.agent  # loading the models is not part of the decision
+        timeout = self.settings.turn_timeout_seconds
+        decided: Future[Draft] = Future()
+
+        def decide() -> None:
+            try:
+                decided.set_result(agent.decide(claim.input))
+            except Exception as error:  # for the job thread, if it is still waiting
+                decided.set_exception(error)
+
+        threading.Thread(target=decide, name=f"decide-{claim.turn_id}", daemon=True).start()
+        if not wait([decided], timeout=timeout).done:
+            raise TurnTimedOut(f"the assistant took longer than {timeout:g} s")
+        return decided.result()
 
     def _job(self, turn_id: int, stream: bool = False) -> None:
         self.draft(turn_id, stream=stream)
@@ -569,6 +605,10 @@ class Desk:
 
 class TurnGaveUp(RuntimeError):
     pass
+
+
+class TurnTimedOut(RuntimeError):
+    """An attempt abandoned at its deadline; its text is the reason a person reads."""
 
 
 def _one_line(error: Exception) -> str:

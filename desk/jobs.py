@@ -2,7 +2,7 @@
 
 The queue only says "look at turn N" or "send outbox row N"; the tables say what is owed.
 A job lost with a killed worker is found again by the recovery sweep, which runs when
-workers start and then every half lease (at most a minute); the sweep also runs the
+workers start and then every quarter lease (at most a minute); the sweep also runs the
 desk's schedules (the morning digest, SLA alerts).
 """
 
@@ -93,7 +93,7 @@ class JobQueue:
         self._deliver = self.huey.task(name="deliver")(deliver)
         # The insights' per-conversation summaries; queued by every sweep, quick when idle.
         self._summarise = self.huey.task(name="summarise")(summarise)
-        self._sweep_seconds = max(1.0, min(60.0, settings.turn_lease_seconds / 2))
+        self._sweep_seconds = max(1.0, min(60.0, settings.turn_lease_seconds / 4))
         self._consumer: Consumer | None = None
         self._stop = threading.Event()
 

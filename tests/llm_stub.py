@@ -11,7 +11,7 @@ Standard library only, bound to 127.0.0.1. `POST /v1/chat/completions` (also
 requests wait side by side, then answers in the usual OpenAI shape with `usage`,
 or as SSE `data:` chunks word by word and `data: [DONE]` when `"stream": true`.
 `GET /v1/models` lists the one model; `GET /stats` counts the requests served
-(`{"requests", "failures"}`) for a stub in another process.
+(`{"requests", "failures", "hanging"}`) for a stub in another process.
 
 What it says, checked in this order:
 
@@ -24,6 +24,10 @@ What it says, checked in this order:
 - anything else: one short polite sentence.
 
 `fail_rate` (`--fail-rate`) answers that share of requests with HTTP 500, after the delay.
+
+`hang_on` (`--hang-on`) is a model that never returns: a request whose last user message
+contains that text gets no answer until the stub stops (then its connection just
+closes); `hanging` counts those held right now.
 """
 
 from __future__ import annotations
@@ -109,7 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = [{"id": MODEL, "object": "model", "created": 0, "owned_by": "llm-stub"}]
             self._json(200, {"object": "list", "data": data})
         elif self.path.rstrip("/") == "/stats":
-            self._json(200, {"requests": stub.requests, "failures": stub.failures})
+            counts = {"requests": stub.requests, "failures": stub.failures}
+            self._json(200, {**counts, "hanging": stub.hanging})
         else:
             self._json(404, _error("not_found", f"no route GET {self.path}"))
 
@@ -126,6 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, _error("invalid_request_error", str(error)))
             return
         stub = self.server.stub
+        if stub.hang_on and stub.hang_on in _last_user(body["messages"]):
+            stub._hang()
+            return
         if stub.delay > 0:
             time.sleep(stub.delay)  # this request's thread only
         failed = stub._count(body)
@@ -221,6 +229,7 @@ class LLMStub:
 
     `tool_call` names a tool to call (with `tool_arguments`) whenever a request offers
     it and holds no tool result yet; by default requests with tools get plain text.
+    `hang_on` holds every request whose last user message contains it until `stop()`.
     """
 
     def __init__(
@@ -231,6 +240,7 @@ class LLMStub:
         fail_rate: float = 0.0,
         tool_call: str | None = None,
         tool_arguments: dict | None = None,
+        hang_on: str | None = None,
         seed: int | None = None,
         verbose: bool = False,
     ) -> None:
@@ -240,9 +250,12 @@ class LLMStub:
         self.fail_rate = fail_rate
         self.tool_call = tool_call
         self.tool_arguments = tool_arguments or {}
+        self.hang_on = hang_on
         self.verbose = verbose
         self.requests = 0  # chat completions answered, failures included
         self.failures = 0  # of which answered with HTTP 500
+        self.hanging = 0  # requests held unanswered right now (hang_on)
+        self._stopping = threading.Event()
         self.recent: deque[dict] = deque(maxlen=100)  # the last request bodies
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -268,6 +281,7 @@ class LLMStub:
 
     def bind(self) -> LLMStub:
         """Listen on the port (a free one for 0) without serving yet."""
+        self._stopping.clear()
         self._server = _Server(self._port, self)
         return self
 
@@ -281,6 +295,7 @@ class LLMStub:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # the held requests end, unanswered
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -293,6 +308,13 @@ class LLMStub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _hang(self) -> None:
+        with self._lock:
+            self.hanging += 1
+        self._stopping.wait()
+        with self._lock:
+            self.hanging -= 1
 
     def _count(self, body: dict) -> bool:
         """Count one answered request; True when this one is to fail."""
@@ -346,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share answered with 500")
     parser.add_argument("--tool-call", help="call this tool whenever a request offers it")
     parser.add_argument("--tool-arguments", type=json.loads, default={}, help="its JSON args")
+    parser.add_argument("--hang-on", help="never answer a request whose last user message has it")
     parser.add_argument("--seed", type=int, help="seed for --fail-rate")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
@@ -355,6 +378,7 @@ def main(argv: list[str] | None = None) -> None:
         fail_rate=args.fail_rate,
         tool_call=args.tool_call,
         tool_arguments=args.tool_arguments,
+        hang_on=args.hang_on,
         seed=args.seed,
         verbose=args.verbose,
     )
@@ -365,6 +389,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        stub._stopping.set()
         stub._server.server_close()
 
 

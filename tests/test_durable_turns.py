@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -174,3 +175,43 @@ def test_a_turn_still_being_drafted_keeps_its_lease_so_nobody_drafts_it_twice(ma
     assert first.draft(receipt.turn_id) is not None
     assert meanwhile == {"stale": False, "second": None}
     assert len(_drafts_of(first, receipt.message_id)) == 1
+
+
+def test_a_model_call_that_never_returns_ends_as_a_pending_draft_and_holds_nobody_else(
+    make_desk,
+):
+    stuck = make_desk(llm_model="scripted/stuck", turn_attempts=2, turn_timeout_seconds=1)
+    other = make_desk()
+    hung, released = threading.Semaphore(0), threading.Event()
+
+    def never_returns() -> str:
+        hung.release()
+        released.wait(60)  # set when the test ends
+        return RETURN_ANSWER
+
+    script("scripted/stuck", [never_returns, never_returns])
+    script("scripted/main", [RETURN_ANSWER, "YES"])
+    conversation, _ = stuck.start_conversation()
+    receipt = stuck.receive(conversation, QUESTION, channel=Channel.WIDGET, enqueue=False)
+    drafted = {}
+    job = threading.Thread(
+        target=lambda: drafted.update(stuck=stuck._draft_here(receipt.turn_id, queued=True)),
+        daemon=True,
+    )
+    try:
+        job.start()
+        assert hung.acquire(timeout=30), "the first attempt should be waiting on the model"
+        drafted["other"] = other.ask(QUESTION)  # meanwhile, another customer is answered
+        job.join(timeout=30)
+        assert not job.is_alive(), "the stuck turn should have been given up by now"
+        assert scripted_llm.calls["stuck"] == 2  # each attempt hung in its model call
+    finally:
+        released.set()
+    assert drafted["other"].decision == Decision.SEND
+    draft = drafted["stuck"]
+    assert draft.decision == Decision.REVIEW
+    assert draft.has_reason(ReasonCode.TURN_FAILED)
+    assert "the assistant took longer than 1 s" in draft.reasons[0].text
+    assert "2 attempts" in draft.reasons[0].text
+    assert [row.status for row in _drafts_of(stuck, receipt.message_id)] == ["pending"]
+    assert _turn(stuck, receipt.turn_id).status == TurnStatus.DONE

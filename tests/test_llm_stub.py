@@ -56,7 +56,7 @@ def test_answers_in_the_openai_shape_and_counts_requests():
         with urllib.request.urlopen(f"{stub.url}/models", timeout=10) as answer:
             models = json.load(answer)
         with urllib.request.urlopen(f"{stub.base}/stats", timeout=10) as answer:
-            assert json.load(answer) == {"requests": 1, "failures": 0}
+            assert json.load(answer) == {"requests": 1, "failures": 0, "hanging": 0}
     assert response.choices[0].message.content == POLITE
     assert response.choices[0].finish_reason == "stop"
     assert response.usage.prompt_tokens > 0 and response.usage.completion_tokens > 0
@@ -156,6 +156,30 @@ def test_fail_rate_answers_500():
         with pytest.raises(litellm.InternalServerError):
             _ask(stub, "Hello there")
         assert (stub.requests, stub.failures) == (1, 1)
+
+
+def test_a_request_with_the_hang_marker_gets_no_answer_until_the_stub_stops():
+    outcome = {}
+
+    def ask(content: str) -> None:
+        try:
+            outcome[content] = _ask(stub, content, timeout=60).choices[0].message.content
+        except Exception as error:
+            outcome[content] = error
+
+    with LLMStub(hang_on="HANG") as stub:
+        held = threading.Thread(target=ask, args=("HANG on, where is my parcel?",))
+        held.start()
+        deadline = time.monotonic() + 10
+        while stub.hanging == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stub.hanging == 1
+        assert _ask(stub, "Hello there").choices[0].message.content == POLITE
+        assert held.is_alive()
+    held.join(timeout=10)  # stopping the stub ends the held request, unanswered
+    assert not held.is_alive()
+    assert isinstance(outcome["HANG on, where is my parcel?"], Exception)
+    assert stub.hanging == 0
 
 
 def test_command_line_prints_its_address():
