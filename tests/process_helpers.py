@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,3 +85,35 @@ def request(port: int, method: str, path: str, body=None, token=None, accept=Non
     data = response.read().decode()
     connection.close()
     return response.status, data
+
+
+@contextmanager
+def event_stream(port: int, conversation_id: str, token: str, after: int) -> Iterator:
+    """`GET …/events?after=` open, its response read as it arrives (20 s at most per read)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        connection.request(
+            "GET",
+            f"/api/v1/conversations/{conversation_id}/events?after={after}",
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+        )
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        yield response
+    finally:
+        connection.close()
+
+
+def next_message(stream: http.client.HTTPResponse) -> tuple[int, dict]:
+    """The next `message` event: (its `id:`, its `data:` JSON); other events are skipped."""
+    fields: dict[str, list[str]] = {}
+    while line := stream.readline():
+        line = line.decode().rstrip("\r\n")
+        if line:  # `field: value`; a line starting with ":" is a comment
+            name, _, value = line.partition(":")
+            fields.setdefault(name, []).append(value.removeprefix(" "))
+        elif fields.get("event") == ["message"]:
+            return int(fields["id"][-1]), json.loads("\n".join(fields["data"]))
+        else:
+            fields = {}
+    raise AssertionError("the event stream ended before a message")

@@ -9,20 +9,25 @@ web process and the other job thread go on serving everybody else.
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.llm_stub import LLMStub
-from tests.process_helpers import free_port, process, request, up, wait_until
+from tests.process_helpers import (
+    event_stream,
+    free_port,
+    next_message,
+    process,
+    request,
+    up,
+    wait_until,
+)
 from tests.test_processes import QUESTIONS, _env
 
 HANG = "HANG"
@@ -43,38 +48,6 @@ def _start(port: int) -> tuple[str, str]:
     assert status == 201, body
     conversation = json.loads(body)
     return conversation["id"], conversation["token"]
-
-
-@contextmanager
-def _event_stream(port: int, conversation_id: str, token: str, after: int) -> Iterator:
-    """`GET …/events?after=` open, its response read as it arrives (20 s at most per read)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    try:
-        connection.request(
-            "GET",
-            f"/api/v1/conversations/{conversation_id}/events?after={after}",
-            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
-        )
-        response = connection.getresponse()
-        assert response.status == 200, response.read()
-        yield response
-    finally:
-        connection.close()
-
-
-def _next_message(stream: http.client.HTTPResponse) -> tuple[int, dict]:
-    """The next `message` event: (its `id:`, its `data:` JSON); other events are skipped."""
-    fields: dict[str, list[str]] = {}
-    while line := stream.readline():
-        line = line.decode().rstrip("\r\n")
-        if line:  # `field: value`; a line starting with ":" is a comment
-            name, _, value = line.partition(":")
-            fields.setdefault(name, []).append(value.removeprefix(" "))
-        elif fields.get("event") == ["message"]:
-            return int(fields["id"][-1]), json.loads("\n".join(fields["data"]))
-        else:
-            fields = {}
-    raise AssertionError("the event stream ended before a message")
 
 
 def _stored_draft(data_dir: Path, message_id: int) -> tuple[str, list[dict]] | None:
@@ -132,7 +105,7 @@ def test_a_model_call_that_never_returns_holds_neither_the_server_nor_other_cust
                 port, "GET", f"/api/v1/conversations/{other}/messages", None, other_token
             )
             cursor = json.loads(body)["cursor"]
-            with _event_stream(port, other, other_token, cursor) as stream:
+            with event_stream(port, other, other_token, cursor) as stream:
                 status, body = request(
                     port,
                     "POST",
@@ -144,7 +117,7 @@ def test_a_model_call_that_never_returns_holds_neither_the_server_nor_other_cust
                 assert status == 200, body
                 answered = json.loads(body)
                 assert answered["status"] == "sent", answered
-                streamed = [_next_message(stream) for _ in range(2)]
+                streamed = [next_message(stream) for _ in range(2)]
             assert [data["author"] for _, data in streamed] == ["customer", "agent"]
             assert streamed[1][1]["text"] == answered["reply"]["text"]
             assert streamed[1][0] == answered["reply"]["message_id"]  # the id is the cursor

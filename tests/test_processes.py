@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,16 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import MODELS_DIR, ROOT
 from tests.llm_stub import LLMStub
-from tests.process_helpers import free_port, kill, process, request, up, wait_until
+from tests.process_helpers import (
+    event_stream,
+    free_port,
+    kill,
+    next_message,
+    process,
+    request,
+    up,
+    wait_until,
+)
 
 QUESTIONS = [
     "How long do I have to return an item I bought?",
@@ -220,16 +230,28 @@ def test_two_web_processes_and_a_worker_share_redis_for_jobs_streams_and_limits(
         status, body = request(port, "POST", "/api/v1/conversations", {})
         conversation = json.loads(body)
         path = f"/api/v1/conversations/{conversation['id']}/messages"
-        # Drafted by the separate worker; its tokens reach the web process through Redis.
-        status, body = request(
-            port, "POST", path, {"text": QUESTIONS[0]}, conversation["token"], "text/event-stream"
-        )
-        assert status == 200
-        events = [block.split("\n") for block in body.strip().split("\n\n")]
-        kinds = [line.removeprefix("event: ") for lines in events for line in lines[:1]]
-        assert "token" in kinds, body
-        result = json.loads(events[-1][1].removeprefix("data: "))
-        assert result["status"] == "sent" and result["reply"]["text"]
+        with event_stream(port, conversation["id"], conversation["token"], after=0) as widget:
+            # Drafted by the separate worker; its tokens reach the web process through Redis.
+            status, body = request(
+                port,
+                "POST",
+                path,
+                {"text": QUESTIONS[0]},
+                conversation["token"],
+                "text/event-stream",
+            )
+            assert status == 200
+            answered = time.monotonic()
+            events = [block.split("\n") for block in body.strip().split("\n\n")]
+            kinds = [line.removeprefix("event: ") for lines in events for line in lines[:1]]
+            assert "token" in kinds, body
+            result = json.loads(events[-1][1].removeprefix("data: "))
+            assert result["status"] == "sent" and result["reply"]["text"]
+            # The open widget, in either web process, is woken through Redis: the reply
+            # arrives before the stream's own re-read of the database (every 15 s).
+            assert next_message(widget)[1]["author"] == "customer"
+            assert next_message(widget)[0] == result["reply"]["message_id"]
+            assert time.monotonic() - answered < 10
         # One limit for both web processes: 3 messages a minute, each on a new connection.
         statuses = [
             request(port, "POST", path, {"text": q}, conversation["token"])[0]

@@ -257,6 +257,8 @@ def events(conversation_id: str) -> Response:
         start_after = _cursor(request.headers.get("Last-Event-ID") or "0", "Last-Event-ID")
     svc = services()
     _open(conversation_id)
+    if request.method == "HEAD":  # the headers alone: no stream to hold open
+        return Response(mimetype="text/event-stream", headers=_stream_headers())
     release = _stream_slots().acquire(
         conversation_id,
         get_remote_address() or "unknown",
