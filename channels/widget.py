@@ -1,15 +1,18 @@
 """The widget's turn glue: after the desk stored a message, wait for (or stream) its answer.
 
-The web request holds no database session while it waits: it sleeps on the turn's
-event log and reads the stored outcome when the worker says it is done. A reply
-that takes longer than SUPPORT_REPLY_WAIT_SECONDS is still delivered, through the
-conversation's event stream, and the request answers that it is being drafted.
+The wait is a coroutine: under `serve` it runs on the front's event loop (web/front.py),
+so a customer waiting for a slow model holds no request thread. It sleeps on a
+subscription to the turn's events and reads the stored outcome when the worker says it
+is done; reads of the database and the event log run on threads. A reply that takes
+longer than SUPPORT_REPLY_WAIT_SECONDS is still delivered, through the conversation's
+event stream, and the request answers that it is being drafted.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from desk import Desk, Outcome, Receipt
 from desk.events import turn_key
@@ -28,35 +31,54 @@ def result(receipt: Receipt, outcome: Outcome | None) -> dict:
     return outcome.model_dump(exclude_none=True, mode="json")
 
 
-def wait(desk: Desk, receipt: Receipt, timeout: float) -> Outcome | None:
-    for _, _ in _follow(desk, receipt, timeout):
+async def wait(desk: Desk, receipt: Receipt, timeout: float) -> Outcome | None:
+    async for _ in _follow(desk, receipt, timeout):
         pass
-    return desk.outcome(receipt.turn_id)
+    return await asyncio.to_thread(desk.outcome, receipt.turn_id)
 
 
-def stream(desk: Desk, receipt: Receipt, timeout: float) -> Iterator[tuple[str, dict]]:
+async def stream(desk: Desk, receipt: Receipt, timeout: float) -> AsyncIterator[tuple[str, dict]]:
     """`token` events of a reply the gate sent, then one `result`."""
-    for kind, item in _follow(desk, receipt, timeout):
+    async for kind, item in _follow(desk, receipt, timeout):
         if kind == "token":
             yield "token", {"text": item["text"]}
-    yield "result", result(receipt, desk.outcome(receipt.turn_id))
+    yield "result", result(receipt, await asyncio.to_thread(desk.outcome, receipt.turn_id))
 
 
-def _follow(desk: Desk, receipt: Receipt, timeout: float) -> Iterator[tuple[str, dict]]:
+async def _follow(desk: Desk, receipt: Receipt, timeout: float) -> AsyncIterator[tuple[str, dict]]:
     """The turn's events until it is done or `timeout` passes."""
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def wake() -> None:  # called from the thread that appended the event
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(woken.set)
+
     key, cursor = turn_key(receipt.turn_id), "0"
-    deadline = time.monotonic() + timeout
-    stored_at = None
-    while (left := deadline - time.monotonic()) > 0:
-        entries = desk.events.read(key, cursor, min(left, RECHECK_SECONDS))
-        for entry_id, item in entries:
-            cursor = entry_id
-            if item.get("kind") == "done":
-                return
-            yield item.get("kind", ""), item
-        if entries or desk.outcome(receipt.turn_id) is None:
-            continue
-        # Stored: its words follow unless the worker died or its events never reach us.
-        stored_at = stored_at or time.monotonic()
-        if time.monotonic() - stored_at >= STORED_GRACE_SECONDS:
-            return
+    # Subscribed before the first read, so nothing appended after that read is missed.
+    unsubscribe = desk.events.subscribe(key, wake)
+    try:
+        deadline = loop.time() + timeout
+        stored_at = None
+        while (left := deadline - loop.time()) > 0:
+            woken.clear()
+            entries = await asyncio.to_thread(desk.events.read, key, cursor, 0)
+            for entry_id, item in entries:
+                cursor = entry_id
+                if item.get("kind") == "done":
+                    return
+                yield item.get("kind", ""), item
+            if entries:
+                continue
+            pause = min(left, RECHECK_SECONDS)
+            if await asyncio.to_thread(desk.outcome, receipt.turn_id) is not None:
+                # Stored: its words follow unless the worker died or its events never reach us.
+                stored_at = stored_at or loop.time()
+                grace = STORED_GRACE_SECONDS - (loop.time() - stored_at)
+                if grace <= 0:
+                    return
+                pause = min(pause, grace)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), pause)
+    finally:
+        unsubscribe()

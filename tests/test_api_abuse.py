@@ -31,6 +31,7 @@ def app(web_data_dir, web_retriever):
 @pytest.fixture
 def short_streams(monkeypatch):
     monkeypatch.setattr(web.live, "STREAM_SECONDS", 0.5)
+    monkeypatch.setattr(web.live, "RECHECK_SECONDS", 0.05)
 
 
 def _messages(app, conversation_id: str) -> int:

@@ -1,10 +1,11 @@
-"""Open widgets and protocol junk against the real server: neither takes it down.
+"""Open widgets, waiting customers and protocol junk against the real server: none takes it down.
 
 `support-agent serve` runs as a process over a copy of the sample shop with only four
-request threads, and the stub LLM on loopback. Every open widget keeps one event
-stream; those streams must not hold request threads, so with more streams open than
-there are threads, `/healthz` and a new customer's message still answer. And no body,
-however malformed, is a 5xx.
+request threads, and the stub LLM on loopback (holding every call about "HANG" until the
+module ends). Every open widget keeps one event stream, and every customer who wrote
+waits for the reply; neither may hold a request thread, so with more of them than there
+are threads, `/healthz` and a new customer's message still answer. And no body, however
+malformed, is a 5xx.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import shutil
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import pytest
@@ -38,12 +40,12 @@ def server(shop_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("open_widgets")
     data_dir, log = folder / "shop", folder / "server.log"
     shutil.copytree(shop_dir, data_dir)
-    with LLMStub(delay=0.5) as stub:
-        env = _env(data_dir, stub, web_threads=str(THREADS), reply_wait_seconds="30")
+    with LLMStub(delay=0.5, hang_on="HANG") as stub:
+        env = _env(data_dir, stub, web_threads=str(THREADS), reply_wait_seconds="20")
         port = free_port()
         with process("serve", "--port", str(port), env=env, log=log):
             wait_until(lambda: up(port), "the web server", log=log)
-            yield port, log
+            yield port, log, stub
 
 
 def _start(port: int) -> tuple[str, str]:
@@ -54,7 +56,7 @@ def _start(port: int) -> tuple[str, str]:
 
 
 def test_more_open_widgets_than_threads_leave_health_checks_and_new_messages_answered(server):
-    port, log = server
+    port, log, _ = server
     widgets = [_start(port) for _ in range(WIDGETS)]
     with ExitStack() as held:
         streams = [held.enter_context(event_stream(port, c, t, after=0)) for c, t in widgets]
@@ -73,6 +75,31 @@ def test_more_open_widgets_than_threads_leave_health_checks_and_new_messages_ans
         assert next_message(stream)[0] == answer["message_id"]
         event_id, message = next_message(stream)
         assert event_id == answer["reply"]["message_id"] and message["author"] == "agent"
+    assert "WORKER TIMEOUT" not in log.read_text()
+
+
+def test_more_customers_waiting_for_a_stuck_model_than_threads_leave_others_answered(server):
+    port, log, stub = server
+    waiting = [_start(port) for _ in range(THREADS + 2)]
+
+    def ask(conversation: tuple[str, str]) -> dict:
+        path = f"/api/v1/conversations/{conversation[0]}/messages"
+        status, body = request(
+            port, "POST", path, {"text": "HANG on, where is it?"}, conversation[1]
+        )
+        assert status == 200, body
+        return json.loads(body)
+
+    with ThreadPoolExecutor(len(waiting)) as pool:
+        answers = pool.map(ask, waiting)
+        wait_until(lambda: stub.hanging >= len(waiting), "every customer waiting on the model")
+        assert request(port, "GET", "/healthz", timeout=10)[0] == 200
+        conversation, token = _start(port)
+        path = f"/api/v1/conversations/{conversation}/messages"
+        status, body = request(port, "POST", path, {"text": QUESTIONS[1]}, token, timeout=30)
+        assert status == 200 and json.loads(body)["status"] == "sent", body
+        # Past the reply wait, each waiting customer is told the reply is being drafted.
+        assert all(answer["drafting"] for answer in answers)
     assert "WORKER TIMEOUT" not in log.read_text()
 
 
@@ -125,7 +152,7 @@ JUNK = {
 
 @pytest.mark.parametrize("junk", JUNK.values(), ids=JUNK.keys())
 def test_a_body_or_request_that_cannot_be_read_is_refused_with_a_4xx(server, junk):
-    port, log = server
+    port, _, _ = server
     answer = _raw(port, junk)
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
     assert status is None or 400 <= status < 500, answer[:300]

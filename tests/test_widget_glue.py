@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from channels import widget
@@ -35,5 +36,8 @@ def test_words_appended_just_after_the_draft_was_stored_are_still_streamed(monke
     desk = _StoredFirst()
     receipt = type("Receipt", (), {"turn_id": 7, "message_id": 1})()
     desk.finish_later(7, delay=0.3)
-    kinds = [kind for kind, _ in widget._follow(desk, receipt, timeout=5)]
-    assert kinds == ["token", "token", "token"]
+
+    async def follow() -> list[str]:
+        return [kind async for kind, _ in widget._follow(desk, receipt, timeout=5)]
+
+    assert asyncio.run(follow()) == ["token", "token", "token"]

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from channels import widget
-from desk import MessageTooLong
+from desk import Desk, MessageTooLong, Receipt
 from settings import Settings
 from store.models import Channel
 from web import live, signing
@@ -217,19 +217,43 @@ def post_message(conversation_id: str):
     wait = svc.settings.reply_wait_seconds
     if streamed:
         events = _reply_events(widget.stream(svc.desk, receipt, wait), conversation_id)
-        return Response(events, mimetype="text/event-stream", headers=_stream_headers())
-    return jsonify(widget.result(receipt, widget.wait(svc.desk, receipt, wait)))
+        return _evented(live.Live(events), mimetype="text/event-stream", headers=_stream_headers())
+    return _evented(_reply(svc.desk, receipt, wait), mimetype="application/json")
 
 
-def _reply_events(events: Iterator[tuple[str, dict]], conversation_id: str) -> Iterator[str]:
+async def _reply_events(
+    events: AsyncIterator[tuple[str, dict]], conversation_id: str
+) -> AsyncIterator[str]:
     """The turn's events as SSE; a failure once streaming has begun ends with an `error` event."""
     try:
-        for event in events:
+        async for event in events:
             yield live.sse(*event)
     except Exception:
         log.exception("the reply stream of conversation %s failed", conversation_id)
         message = "The reply could not be shown here; it will appear in this chat when ready."
         yield live.sse("error", {"code": "stream_failed", "message": message})
+
+
+def _reply(desk: Desk, receipt: Receipt, wait: float) -> live.Live:
+    async def body() -> AsyncIterator[str]:
+        try:
+            outcome = await widget.wait(desk, receipt, wait)
+        except Exception:  # the message is stored: its reply comes through the event stream
+            log.exception("waiting for the reply to message %s failed", receipt.message_id)
+            outcome = None
+        yield json.dumps(widget.result(receipt, outcome)) + "\n"
+
+    return live.Live(body())
+
+
+def _evented(response: live.Live, *, mimetype: str, headers: dict | None = None) -> Response:
+    """A response that waits: the evented front sends it, or else this request's thread."""
+    if live.hand_off(request.environ, response):
+        return Response(iter(()), mimetype=mimetype, headers=headers)
+    sent = Response(live.in_thread(response), mimetype=mimetype, headers=headers)
+    # A response closed before its first chunk never runs the generator's `finally`.
+    sent.call_on_close(response.release)
+    return sent
 
 
 @api.get("/conversations/<conversation_id>/messages")
@@ -274,14 +298,7 @@ def events(conversation_id: str) -> Response:
         recheck=svc.recheck_seconds,
         release=release,
     )
-    if live.hand_off(request.environ, stream):  # the evented front sends it
-        return Response(iter(()), mimetype="text/event-stream", headers=_stream_headers())
-    response = Response(
-        live.in_thread(stream), mimetype="text/event-stream", headers=_stream_headers()
-    )
-    # A stream closed before its first chunk never runs the generator's `finally`.
-    response.call_on_close(release)
-    return response
+    return _evented(stream, mimetype="text/event-stream", headers=_stream_headers())
 
 
 @api.post("/conversations/<conversation_id>/rating")

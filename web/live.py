@@ -1,10 +1,11 @@
-"""A conversation's event stream, a coroutine that waits on an event loop, not in a thread.
+"""Responses that wait: coroutines run on an event loop, not in a request thread.
 
-The Flask view checks a stream's request like any other (token, cursor, open-stream
-caps), then hands the coroutine to the evented front (web/front.py), which runs it on
-its event loop: an open widget costs a socket and a coroutine, not one of the web
-threads that requests need. Under a plain WSGI server (the tests' Flask client) the
-same coroutine runs in the request's own thread.
+A Flask view checks its request like any other (token, body, cursor, open-stream caps),
+then hands the coroutine that writes the response (a conversation's event stream, or a
+message's reply as it is drafted) to the evented front (web/front.py), which runs it on
+its event loop: an open widget, or a customer waiting for a slow model, costs a socket
+and a coroutine, not one of the threads that requests need. Under a plain WSGI server
+(the tests' Flask client) the same coroutine runs in the request's own thread.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
 from desk import Desk
 from desk.events import conversation_key
@@ -33,21 +32,23 @@ RECHECK_UNWOKEN_SECONDS = 3.0
 # The key under which the evented front offers its hand-off in the request's ASGI scope.
 HAND_OFF = "support.live"
 
-# Database reads of open streams, on threads of their own: requests keep theirs.
-_reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="stream-reads")
-
 
 def sse(event: str, data: object, event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class Live:
-    """An event stream ready to run: its chunks, and the release of its open-stream slot."""
+    """A response ready to run: its chunks, and what to release once it ends (an event
+    stream's slot)."""
 
     chunks: AsyncIterator[str]
-    release: Callable[[], None]
+    release: Callable[[], None] = _nothing
 
 
 def messages(
@@ -75,8 +76,8 @@ async def _messages(
         yield "retry: 2000\n\n"
         while (now := loop.time()) < deadline:
             woken.clear()
-            read = partial(desk.transcript, conversation_id, after=cursor)
-            state = await loop.run_in_executor(_reads, read)
+            # Database reads run on the loop's own threads: requests keep theirs.
+            state = await asyncio.to_thread(desk.transcript, conversation_id, after=cursor)
             for message in state.messages:
                 yield sse("message", message.model_dump(), message.id)
                 quiet_since = loop.time()
@@ -95,7 +96,7 @@ async def _messages(
 
 
 def hand_off(environ: dict, live: Live) -> bool:
-    """Give the stream to the evented front that serves this request, if one does."""
+    """Give the response to the evented front that serves this request, if one does."""
     offer = environ.get("asgi.scope", {}).get(HAND_OFF)
     if offer is None:
         return False
@@ -104,7 +105,7 @@ def hand_off(environ: dict, live: Live) -> bool:
 
 
 def in_thread(live: Live) -> Iterator[str]:
-    """The stream for a plain WSGI server: its own event loop, in the request's thread."""
+    """The response for a plain WSGI server: its own event loop, in the request's thread."""
     loop = asyncio.new_event_loop()
     try:
         while True:
@@ -114,5 +115,6 @@ def in_thread(live: Live) -> Iterator[str]:
                 return
     finally:
         loop.run_until_complete(live.chunks.aclose())
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         live.release()
