@@ -24,7 +24,10 @@ class Metrics:
             "support_decisions", "Operator decisions on drafts.", ["action"], registry=r
         )
         self.request_seconds = Histogram(
-            "support_request_seconds", "HTTP request latency.", ["endpoint"], registry=r
+            "support_request_seconds",
+            "HTTP request latency until the response starts (not a reply's wait or a stream).",
+            ["endpoint"],
+            registry=r,
         )
         self.tokens = Counter("support_llm_tokens", "LLM tokens used.", ["kind"], registry=r)
         self.cost = Counter("support_llm_cost_usd", "LLM cost in US dollars.", registry=r)
