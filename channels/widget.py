@@ -11,11 +11,10 @@ event stream, and the request answers that it is being drafted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from desk import Desk, Outcome, Receipt
-from desk.events import turn_key
+from desk.events import nap, turn_key, woken_by
 
 # How often a waiting request re-reads the database even without a wake-up.
 RECHECK_SECONDS = 2.0
@@ -48,16 +47,8 @@ async def stream(desk: Desk, receipt: Receipt, timeout: float) -> AsyncIterator[
 async def _follow(desk: Desk, receipt: Receipt, timeout: float) -> AsyncIterator[tuple[str, dict]]:
     """The turn's events until it is done or `timeout` passes."""
     loop = asyncio.get_running_loop()
-    woken = asyncio.Event()
-
-    def wake() -> None:  # called from the thread that appended the event
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(woken.set)
-
     key, cursor = turn_key(receipt.turn_id), "0"
-    # Subscribed before the first read, so nothing appended after that read is missed.
-    unsubscribe = desk.events.subscribe(key, wake)
-    try:
+    with woken_by(desk.events, key) as woken:
         deadline = loop.time() + timeout
         stored_at = None
         while (left := deadline - loop.time()) > 0:
@@ -78,7 +69,4 @@ async def _follow(desk: Desk, receipt: Receipt, timeout: float) -> AsyncIterator
                 if grace <= 0:
                     return
                 pause = min(pause, grace)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), pause)
-    finally:
-        unsubscribe()
+            await nap(woken, pause)

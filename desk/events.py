@@ -11,12 +11,14 @@ something was appended (a thread per stream would cap the open widgets at the th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,32 @@ class RedisEvents:
             for _, entries in answer
             for entry_id, fields in entries
         ]
+
+
+@contextlib.contextmanager
+def woken_by(events: Events, key: str) -> Iterator[asyncio.Event]:
+    """An asyncio event of the running loop, set after each later append to `key`.
+
+    Subscribe before reading what is there, so nothing appended after the read is missed;
+    clear it before each read."""
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def wake() -> None:  # called from the thread that appended the event
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(woken.set)
+
+    unsubscribe = events.subscribe(key, wake)
+    try:
+        yield woken
+    finally:
+        unsubscribe()
+
+
+async def nap(woken: asyncio.Event, seconds: float) -> None:
+    """Until `woken` is set or `seconds` pass."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(woken.wait(), max(seconds, 0.0))
 
 
 def events_for(redis_url: str | None) -> Events:

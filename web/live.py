@@ -11,14 +11,13 @@ and a coroutine, not one of the threads that requests need. Under a plain WSGI s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 from desk import Desk
-from desk.events import conversation_key
+from desk.events import conversation_key, nap, woken_by
 
 log = logging.getLogger(__name__)
 
@@ -62,36 +61,28 @@ async def _messages(
     desk: Desk, conversation_id: str, after: int, recheck: float, release: Callable[[], None]
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
-    woken = asyncio.Event()
-
-    def wake() -> None:  # called from the thread that appended the event
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(woken.set)
-
-    # Subscribed before the first read, so nothing appended after that read is missed.
-    unsubscribe = desk.events.subscribe(conversation_key(conversation_id), wake)
     try:
-        cursor, quiet_since = after, loop.time()
-        deadline = quiet_since + STREAM_SECONDS
-        yield "retry: 2000\n\n"
-        while (now := loop.time()) < deadline:
-            woken.clear()
-            # Database reads run on the loop's own threads: requests keep theirs.
-            state = await asyncio.to_thread(desk.transcript, conversation_id, after=cursor)
-            for message in state.messages:
-                yield sse("message", message.model_dump(), message.id)
-                quiet_since = loop.time()
-            cursor, now = state.cursor, loop.time()
-            if now - quiet_since >= KEEP_ALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                quiet_since = now
-            pause = min(recheck, deadline - now, KEEP_ALIVE_SECONDS - (now - quiet_since))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), max(pause, 0.0))
+        with woken_by(desk.events, conversation_key(conversation_id)) as woken:
+            cursor, quiet_since = after, loop.time()
+            deadline = quiet_since + STREAM_SECONDS
+            yield "retry: 2000\n\n"
+            while (now := loop.time()) < deadline:
+                woken.clear()
+                # Database reads run on the loop's own threads: requests keep theirs.
+                state = await asyncio.to_thread(desk.transcript, conversation_id, after=cursor)
+                for message in state.messages:
+                    yield sse("message", message.model_dump(), message.id)
+                    quiet_since = loop.time()
+                cursor, now = state.cursor, loop.time()
+                if now - quiet_since >= KEEP_ALIVE_SECONDS:
+                    yield ": keep-alive\n\n"
+                    quiet_since = now
+                await nap(
+                    woken, min(recheck, deadline - now, KEEP_ALIVE_SECONDS - (now - quiet_since))
+                )
     except Exception:  # the client resumes from its cursor (Last-Event-ID)
         log.exception("the event stream of conversation %s failed", conversation_id)
     finally:
-        unsubscribe()
         release()
 
 
