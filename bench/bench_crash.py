@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.llm_stub import LLMStub  # noqa: E402
-from tests.process_helpers import free_port, kill, process, up, wait_until  # noqa: E402
+from tests.process_helpers import free_port, kill, load_sample_shop, process, up, wait_until  # noqa: E402
 from tests.test_processes import Ledger, _converse, _env  # noqa: E402
 
 QUESTIONS = [
@@ -97,12 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-crash-") as folder:
         base = Path(folder) / "shop"
         with LLMStub(delay=0) as quick:
-            subprocess.run(
-                [sys.executable, "-m", "cli", "demo", "--no-serve"],
-                env=_env(base, quick),
-                check=True,
-                capture_output=True,
-            )
+            load_sample_shop(_env(base, quick))
         print(
             "| scenario | messages sent | with a draft | with two or more "
             "| in flight at the kill | s to answer all after restart |"

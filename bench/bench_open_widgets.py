@@ -33,7 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.llm_stub import LLMStub  # noqa: E402
-from tests.process_helpers import free_port, process, request, up, wait_until  # noqa: E402
+from tests.process_helpers import (  # noqa: E402
+    free_port,
+    load_sample_shop,
+    process,
+    request,
+    up,
+    wait_until,
+)
 from tests.test_processes import _env  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -192,8 +199,7 @@ def main() -> int:
         )
         env.pop("SUPPORT_TURN_LEASE_SECONDS", None)  # the defaults, as a shop runs them
         started = time.perf_counter()
-        with process("demo", "--no-serve", env=env, log=log) as loading:
-            loading.wait(timeout=900)
+        load_sample_shop(env)
         print(f"sample shop loaded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         port = free_port()
         with process("serve", "--port", str(port), env=env, log=log):

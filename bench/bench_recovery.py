@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from settings import Settings  # noqa: E402
 from tests.llm_stub import LLMStub  # noqa: E402
-from tests.process_helpers import free_port, process, up, wait_until  # noqa: E402
+from tests.process_helpers import free_port, load_sample_shop, process, up, wait_until  # noqa: E402
 from tests.test_processes import QUESTIONS, Ledger, _converse, _env  # noqa: E402
 
 GOAL = 60.0
@@ -85,12 +84,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-recovery-") as folder:
         shop = Path(folder) / "shop"
         with LLMStub(delay=0) as quick:
-            subprocess.run(
-                [sys.executable, "-m", "cli", "demo", "--no-serve"],
-                env=_env(shop, quick),
-                check=True,
-                capture_output=True,
-            )
+            load_sample_shop(_env(shop, quick))
         log = Path(folder) / "processes.log"
         try:
             with LLMStub(delay=args.delay) as stub:

@@ -50,6 +50,11 @@ def process(
         kill(started)
 
 
+def load_sample_shop(env: dict[str, str]) -> None:
+    """`support-agent demo --no-serve` into the env's SUPPORT_DATA_DIR, for the benches."""
+    subprocess.run([*CLI, "demo", "--no-serve"], env=env, check=True, capture_output=True)
+
+
 def kill(started: subprocess.Popen) -> None:
     if started.poll() is None:
         os.killpg(started.pid, signal.SIGKILL)
