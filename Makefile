@@ -82,6 +82,7 @@ bench:
 	$(BIN)/python bench/bench_insights.py
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_recovery.py
+	$(BIN)/python bench/bench_open_widgets.py
 
 clean:
 	rm -rf $(VENV) var .cache
