@@ -58,6 +58,7 @@ def test_chinese_and_japanese_words_meet_in_the_lexical_index():
     assert tokens("abc订单") == ["abc", "订单"]
 
 
+@pytest.mark.slow  # re-embeds with a second model: make test-slow
 def test_an_index_refuses_another_model_until_it_is_reindexed(tmp_path, monkeypatch):
     faqs = write_jsonl(tmp_path / "faqs.jsonl", FAQS)
     monkeypatch.setenv("SUPPORT_CROSSLINGUAL_EMBEDDING_MODEL", "")
@@ -172,6 +173,7 @@ def test_doctor_says_when_the_index_needs_a_reindex(tmp_path, monkeypatch):
     assert not chroma["ok"] and "ingest --reindex" in chroma["detail"]
 
 
+@pytest.mark.slow  # re-embeds with a second model: make test-slow
 def test_the_demo_shop_indexed_by_an_older_version_is_embedded_again(tmp_path, monkeypatch):
     monkeypatch.setenv("SUPPORT_CROSSLINGUAL_EMBEDDING_MODEL", "")
     assert run_cli("demo", "--no-serve").returncode == 0
