@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import statistics
 import time
@@ -11,7 +12,7 @@ from sqlalchemy import delete, func, select
 from werkzeug.security import generate_password_hash
 
 import store.operators
-from store.models import AuditEntry
+from store.models import AuditEntry, QuarantinedMail
 from store.operators import audit, check_login, set_operator
 from tests.web_helpers import empty_queue, log_in, make_app, queue_pending_draft
 
@@ -158,3 +159,18 @@ def test_failed_logins_are_still_audited_by_name(app):
         count = session.scalar(select(func.count()).select_from(AuditEntry))
         actors = set(session.scalars(select(AuditEntry.actor)))
     assert count == 2 and actors == {"owner", "mallory"}
+
+
+def test_the_list_of_unreadable_mail_opens_with_each_mail_and_its_reason(app):
+    raw = b"From: nobody\r\n\r\n\xff\xfe not a mail"
+    with app.extensions["support"].sessions.begin() as session:
+        session.add(
+            QuarantinedMail(
+                sha256=hashlib.sha256(raw).hexdigest(),
+                reason="quarantined: the headers could not be read",
+                raw=raw,
+            )
+        )
+    page = _page(_owner(app), "/operator/mail/quarantine")
+    assert "Unreadable mail" in page
+    assert "the headers could not be read" in page

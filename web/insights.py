@@ -37,11 +37,6 @@ DEFINED = [
 ]
 
 
-@insights.context_processor
-def _page_texts() -> dict:
-    return {"texts": texts(), "shop_language": services().settings.shop_language}
-
-
 @dataclass(frozen=True)
 class Figure:
     """One figure of the period beside the previous period's.

@@ -37,11 +37,6 @@ class Publish(Form):
     answer: str = Field(min_length=1, max_length=8000)
 
 
-@knowledge.context_processor
-def _page_texts() -> dict:
-    return {"texts": texts(), "shop_language": services().settings.shop_language}
-
-
 def _days() -> int:
     days = request.args.get("days", DEFAULT_DAYS, type=int)
     return days if days in PERIODS else DEFAULT_DAYS

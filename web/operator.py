@@ -69,7 +69,8 @@ def texts() -> Locale:
     return locale_for(services().settings.shop_language)
 
 
-@operator.context_processor
+# For every operator page, whichever blueprint renders it (insights, mail, hours…).
+@operator.app_context_processor
 def _page_texts() -> dict:
     return {"texts": texts(), "shop_language": services().settings.shop_language}
 

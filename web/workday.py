@@ -36,11 +36,6 @@ class AwayOn(Form):
     note: str | None = Field(None, max_length=500)
 
 
-@workday.context_processor
-def _page_texts() -> dict:
-    return {"texts": texts(), "shop_language": services().settings.shop_language}
-
-
 def _schedule() -> Schedule:
     return schedule_for(services().settings.business_hours)
 
