@@ -8,12 +8,16 @@ desk's schedules (the morning digest, SLA alerts).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from huey import RedisHuey, SqliteHuey
 from huey.consumer import Consumer
+from huey.registry import Message
+from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
 from settings import Settings
@@ -55,6 +59,37 @@ class _SqliteHuey(SqliteHuey):
     storage_class = _WakeableSqliteStorage
 
 
+class JsonSerializer(Serializer):
+    """Jobs as JSON, not huey's pickle: whoever can write to the queue's store (a Redis
+    others share, the data dir's jobs.db) could otherwise run code in every worker by
+    queueing a crafted job. Our jobs carry ids and flags, which JSON holds; a payload
+    that is not our JSON fails to load and is dropped (the recovery sweep re-queues
+    whatever the tables say is owed)."""
+
+    _DATES = ("eta", "expires_resolved")
+
+    def _serialize(self, data) -> bytes:
+        if not isinstance(data, Message):
+            return json.dumps({"data": data}).encode()
+        fields = data._asdict()
+        if fields["on_complete"] or fields["on_error"] or fields["chord_config"]:
+            raise TypeError("chained or chorded jobs are not used here")
+        for name in self._DATES:
+            if fields[name] is not None:
+                fields[name] = fields[name].isoformat()
+        return json.dumps({"message": fields}).encode()
+
+    def _deserialize(self, data: bytes):
+        loaded = json.loads(data)
+        if "message" not in loaded:
+            return loaded["data"]
+        fields = loaded["message"]
+        for name in self._DATES:
+            if fields[name] is not None:
+                fields[name] = datetime.fromisoformat(fields[name])
+        return Message(**fields)
+
+
 class _QuietConsumer(Consumer):
     """A consumer inside a process that owns its signals (gunicorn, the CLI, tests)."""
 
@@ -74,12 +109,19 @@ class JobQueue:
     ) -> None:
         if settings.redis_url:
             self.huey = RedisHuey(
-                settings.job_queue, url=settings.redis_url, blocking=True, results=False
+                settings.job_queue,
+                url=settings.redis_url,
+                blocking=True,
+                results=False,
+                serializer=JsonSerializer(),
             )
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.huey = _SqliteHuey(
-                settings.job_queue, filename=str(settings.data_dir / "jobs.db"), results=False
+                settings.job_queue,
+                filename=str(settings.data_dir / "jobs.db"),
+                results=False,
+                serializer=JsonSerializer(),
             )
         self._recover = recover
         # Retries with backoff for a turn that failed; the last failure becomes a pending draft.

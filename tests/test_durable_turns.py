@@ -215,3 +215,36 @@ def test_a_model_call_that_never_returns_ends_as_a_pending_draft_and_holds_nobod
     assert "2 attempts" in draft.reasons[0].text
     assert [row.status for row in _drafts_of(stuck, receipt.message_id)] == ["pending"]
     assert _turn(stuck, receipt.turn_id).status == TurnStatus.DONE
+
+
+class _Planted:
+    """What a stranger who can write to the queue's store would plant: a pickle that runs
+    code when it is loaded."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickled_job_planted_in_the_queue_runs_no_code_and_the_next_turn_is_drafted(
+    make_desk, tmp_path
+):
+    import pickle
+
+    desk = make_desk(job_queue="planted")
+    marker = tmp_path / "owned"
+    desk.jobs.huey.storage.enqueue(pickle.dumps(_Planted(marker)))
+    script("scripted/main", [RETURN_ANSWER, "YES"])
+    conversation, _ = desk.start_conversation()
+    receipt = desk.receive(conversation, QUESTION, channel=Channel.WIDGET)
+    desk.jobs.start_workers(1)
+    try:
+        deadline = time.monotonic() + 60
+        while not _drafts_of(desk, receipt.message_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        desk.jobs.stop_workers(graceful=False)
+    assert not marker.exists()
+    assert len(_drafts_of(desk, receipt.message_id)) == 1
