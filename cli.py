@@ -204,18 +204,23 @@ def _print_mail(receipt, as_json: bool) -> None:
 
 
 @mail.command("receive")
+@click.option(
+    "--wait", is_flag=True, help="Draft the reply here and report it, instead of the workers."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line for the mail.")
-def mail_receive(as_json: bool) -> None:
-    """Read one RFC 5322 mail on stdin (as an MTA pipe delivers it), answer or queue it.
+def mail_receive(wait: bool, as_json: bool) -> None:
+    """Read one RFC 5322 mail on stdin (as an MTA pipe delivers it), store it and its turn.
 
-    Exits 0 once the mail is stored (also when it is ignored, a duplicate, or quarantined
-    as unreadable), and 75 (try again later) when it could not be stored.
+    The workers draft the reply (an MTA starts a pipe per mail: each loading the models
+    would take a burst of mail gigabytes and minutes). Exits 0 once the mail is stored
+    (also when it is ignored, a duplicate, or quarantined as unreadable), and 75 (try
+    again later) when it could not be stored.
     """
     from desk import Desk
 
     raw = click.get_binary_stream("stdin").read()
     try:
-        receipt = Desk(load_settings()).receive_mail(raw, draft_now=True)
+        receipt = Desk(load_settings()).receive_mail(raw, draft_now=wait)
     except Exception as error:  # a wrong setting too: the MTA keeps the mail and tries again
         click.echo(f"error: the mail was not stored: {type(error).__name__}: {error}", err=True)
         sys.exit(EX_TEMPFAIL)

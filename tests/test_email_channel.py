@@ -22,6 +22,7 @@ from channels.email import fetch, poll
 from desk import Desk
 from desk.delivery import DeliveryFailed
 from desk.review import Action
+from store.db import session_factory
 from store.models import (
     Channel,
     Conversation,
@@ -35,6 +36,7 @@ from store.models import (
     OutboxStatus,
     QuarantinedMail,
     Turn,
+    TurnStatus,
     utcnow,
 )
 from tests.conftest import TEST_LLM, run_cli, shop_settings
@@ -778,3 +780,30 @@ def test_a_running_worker_reads_the_mailbox_and_mails_the_answer(web_data_dir, s
     [answer] = [m for m in arrived if m["To"] == "walt@example.com"]
     assert answer["Subject"] == "Re: Returns" and answer["In-Reply-To"]
     assert worker.returncode == 0, errors.decode()[-2000:]
+
+
+def test_mail_receive_stores_the_mail_and_its_turn_and_leaves_the_drafting_to_the_workers(
+    web_data_dir, smtp
+):
+    # A model no one serves: a pipe that drafted would wait on it, or fail.
+    env = {
+        "SUPPORT_DATA_DIR": str(web_data_dir),
+        "SUPPORT_SMTP_URL": smtp.url,
+        "SUPPORT_MAIL_FROM": SHOP,
+        "SUPPORT_LLM_MODEL": "openai/nobody-serves-this",
+        "OPENAI_API_BASE": "http://127.0.0.1:9/v1",
+    }
+    question = mail(message_id="<pipe-only@example.com>")
+
+    done = run_cli("mail", "receive", "--json", env=env, input=question.decode())
+
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout)
+    assert line["status"] == "pending" and line["conversation_id"]
+    with session_factory(f"sqlite:///{web_data_dir / 'support.db'}")() as session:
+        conversation = line["conversation_id"]
+        turn = session.scalar(select(Turn).where(Turn.conversation_id == conversation))
+        drafts = session.scalar(
+            select(func.count(Draft.id)).where(Draft.conversation_id == conversation)
+        )
+    assert turn.status == TurnStatus.RECEIVED and drafts == 0
