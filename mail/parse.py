@@ -200,7 +200,7 @@ def _parse(raw: bytes) -> ParsedMail:
     message = BytesParser(policy=policy.default).parsebytes(raw)
     if not message.keys():
         raise Unparseable("no header section: not an RFC 5322 message")
-    senders = _addresses(message, "From")
+    senders = _addresses(message, "From", strict=True)
     if not senders:
         raise Unparseable("no usable From address")
     from_name, from_address = senders[0]
@@ -211,7 +211,7 @@ def _parse(raw: bytes) -> ParsedMail:
     html_only = not plain and bool(full_text)
     bounce = _bounce(message, from_address, subject, full_text)
     ids = _message_ids(message, "Message-ID")
-    reply_to = _addresses(message, "Reply-To")
+    reply_to = _addresses(message, "Reply-To", strict=True)
     return ParsedMail(
         message_id=ids[0] if ids else _synthesized_id(raw),
         in_reply_to=_message_ids(message, "In-Reply-To"),
@@ -305,18 +305,29 @@ def _header(message: Message, name: str) -> str:
     return "" if value is None else _clean(str(value))
 
 
-def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
-    """(display name, lower-cased addr-spec) of every usable address in a header."""
+def _addresses(message: Message, name: str, *, strict: bool = False) -> list[tuple[str, str]]:
+    """(display name, lower-cased addr-spec) of every usable address in a header.
+
+    `strict` (who a mail is from, and where its answer goes) refuses an address list the
+    standard parser cannot read: such a sender is quarantined, never guessed.
+    """
     try:
         pairs = [
             (address.display_name, address.addr_spec)
             for header in message.get_all(name) or []
             for address in header.addresses
         ]
-    except Exception:
-        # policy.default raises on some malformed address lists (IndexError, AttributeError
-        # for "support@shop.example, orders@"): fall back to the forgiving older parser.
-        pairs = getaddresses([_decode_words(value) for value in _raw_values(message, name)])
+    except Exception as error:
+        if strict:
+            reason = " ".join(str(error).split())[:200]
+            raise Unparseable(f"the {name} address cannot be read: {reason}") from None
+        # policy.default raises on some malformed lists (IndexError, AttributeError for
+        # "support@shop.example, orders@"): the forgiving older parser splits the raw list,
+        # and only then are the names decoded, so an encoded word cannot add an address.
+        pairs = [
+            (_decode_words(display_name), addr_spec)
+            for display_name, addr_spec in getaddresses(_raw_values(message, name))
+        ]
     usable = []
     for display_name, addr_spec in pairs:
         address = _ascii_address(addr_spec.strip().lower())

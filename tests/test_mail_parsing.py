@@ -556,3 +556,26 @@ def test_a_mail_the_stdlib_parser_cannot_read_is_unparseable_not_a_crash():
     headers = HEADERS + "Content-Type: multipart/mixed; boundary=b0\n"
     with pytest.raises(Unparseable, match="unreadable message: RecursionError"):
         parse(raw_mail(nested + "--b2000\nContent-Type: text/plain\n\ndeep\n", headers))
+
+
+CRAFTED_FROM = (
+    b"From: =?utf-8?q?Anna=0A_<victim@customer.example>?= <eve@example.org>\r\n"
+    b"To: help@shop.example\r\nSubject: my order\r\nMessage-ID: <crafted@example.org>\r\n"
+    b"In-Reply-To: <reply-to-victim@shop.example>\r\n\r\nWhere is my order?\r\n"
+)
+
+
+def test_a_from_the_strict_parser_refuses_is_not_guessed_from_its_decoded_words():
+    # SPF, DKIM and DMARC vouch for eve@example.org; the encoded words only pretend.
+    with pytest.raises(Unparseable, match="From"):
+        parse(CRAFTED_FROM)
+
+
+def test_encoded_words_are_decoded_after_an_address_list_is_split_never_before():
+    raw = (
+        b"From: Anna <anna@customer.example>\r\n"
+        b"To: =?utf-8?q?Help_=3Cvictim@customer.example=3E?= <help@shop.example>, orders@\r\n"
+        b"Subject: hi\r\nMessage-ID: <split@example.org>\r\n\r\nHello\r\n"
+    )
+    recipients = parse(raw).to
+    assert "help@shop.example" in recipients and "victim@customer.example" not in recipients
