@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from desk.intake import Receipt, store_message
-from mail.compose import address_of
+from mail.compose import address_of, domain_of
 from mail.parse import LoopReason, ParsedMail, Unparseable, parse, reply_address
 from settings import Settings
 from store.models import (
@@ -87,7 +87,7 @@ def _receive(session: Session, settings: Settings, mail: ParsedMail, raw: bytes)
         mail = mail.model_copy(update={"loop": LoopReason.OWN_MAIL})
     if mail.loop is not None:
         return _ignore(session, mail, raw)
-    conversation = _thread(session, settings, mail) or _start(session, mail)
+    conversation = _thread(session, settings, mail) or _start(session, settings, mail)
     receipt = _store(session, settings, conversation, mail)
     session.add(
         MailMessage(
@@ -193,13 +193,14 @@ def _reply_token(settings: Settings, mail: ParsedMail) -> str | None:
     return None
 
 
-def _start(session: Session, mail: ParsedMail) -> Conversation:
+def _start(session: Session, settings: Settings, mail: ParsedMail) -> Conversation:
+    shop_domain = domain_of(settings.mail_from) if settings.mail_from else None
     conversation = Conversation(
         id=str(uuid.uuid4()),
         # Mail customers hold no bearer token: the conversation is reached by mail only.
         token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
         channel=Channel.EMAIL,
-        contact_address=reply_address(mail),
+        contact_address=reply_address(mail, shop_domain=shop_domain),
         subject=mail.subject[:998] or None,
         reply_token=secrets.token_hex(8),
     )

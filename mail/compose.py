@@ -63,13 +63,20 @@ def reply_subject(subject: str) -> str:
 
 
 def simple_html(text: str) -> str:
-    """The plain text as HTML paragraphs with clickable links; nothing else."""
+    """The plain text as HTML paragraphs with clickable links; nothing else.
+
+    Quoted lines ("> …", the customer's own words) stay plain: a link a stranger wrote
+    must not become one the shop's mail offers to click."""
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
     rendered = []
     for paragraph in paragraphs:
-        escaped = html.escape(paragraph)
-        linked = LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
-        rendered.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+        lines = [
+            html.escape(line)
+            if line.lstrip().startswith(">")
+            else LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', html.escape(line))
+            for line in paragraph.split("\n")
+        ]
+        rendered.append("<p>" + "<br>\n".join(lines) + "</p>")
     return (
         '<!DOCTYPE html><html><body style="font-family: sans-serif; line-height: 1.5">\n'
         + "\n".join(rendered)

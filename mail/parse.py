@@ -191,9 +191,14 @@ def parse(raw: bytes, *, max_bytes: int = 10 * 1024 * 1024) -> ParsedMail:
         raise Unparseable(f"unreadable message: {reason}") from error
 
 
-def reply_address(mail: ParsedMail) -> str:
-    """Where an answer goes: Reply-To when given (contact forms), else From."""
-    return mail.reply_to or mail.from_address
+def reply_address(mail: ParsedMail, *, shop_domain: str | None) -> str:
+    """Where an answer goes: From, as for threading. Reply-To only behind a sender no person
+    reads (no-reply@, a form service) or the shop's own domain (its contact form), where it
+    names the customer: anyone may write any Reply-To, and honouring a person's would let
+    them have the shop mail a third party."""
+    local, _, domain = mail.from_address.partition("@")
+    form = ROBOT_LOCAL_PART.fullmatch(local) or (shop_domain and domain == shop_domain.lower())
+    return mail.reply_to if mail.reply_to and form else mail.from_address
 
 
 def _parse(raw: bytes) -> ParsedMail:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mail.compose import simple_html
 from mail.parse import LoopReason, ParsedMail, Unparseable, parse, reply_address
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
@@ -59,7 +60,7 @@ def _check(mail: ParsedMail, expected: dict, raw: bytes) -> None:
         elif key in PLAIN_FIELDS:
             assert getattr(mail, key) == value, key
         elif key == "reply_address":
-            assert reply_address(mail) == value
+            assert reply_address(mail, shop_domain="shop.example") == value
         elif key == "subject_contains":
             assert value in mail.subject
         elif key == "date":
@@ -579,3 +580,34 @@ def test_encoded_words_are_decoded_after_an_address_list_is_split_never_before()
     )
     recipients = parse(raw).to
     assert "help@shop.example" in recipients and "victim@customer.example" not in recipients
+
+
+def _with_reply_to(sender: str) -> ParsedMail:
+    return parse(
+        f"From: {sender}\r\nReply-To: victim@customer.example\r\nTo: help@shop.example\r\n"
+        "Subject: returns\r\nMessage-ID: <reflect@example.org>\r\n\r\n"
+        "How do I return an item? https://evil.example/win\r\n".encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("sender", "answered"),
+    [
+        ("Eve <eve@example.org>", "eve@example.org"),  # a person: their own address
+        ("wordpress@shop.example", "victim@customer.example"),  # the shop's contact form
+        ("no-reply@forms.example", "victim@customer.example"),  # a form service
+    ],
+)
+def test_an_answer_goes_to_reply_to_only_behind_a_no_reply_sender_or_the_shops_own_form(
+    sender: str, answered: str
+):
+    assert reply_address(_with_reply_to(sender), shop_domain="shop.example") == answered
+
+
+def test_links_in_the_quoted_customer_text_of_a_reply_are_never_made_clickable():
+    html = simple_html(
+        "Returns are free within 30 days: https://shop.example/returns\n\n"
+        "> How do I return an item? https://evil.example/win\n> Thanks"
+    )
+    assert '<a href="https://shop.example/returns">' in html
+    assert "evil.example/win" in html and 'href="https://evil.example' not in html
