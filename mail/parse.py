@@ -179,9 +179,12 @@ def parse(raw: bytes, *, max_bytes: int = 10 * 1024 * 1024) -> ParsedMail:
         raise Unparseable("empty message")
     if len(raw) > max_bytes:
         raise Unparseable(f"message is {len(raw)} bytes, over the limit of {max_bytes}")
-    _check_header_sizes(raw)
+    # The stdlib parser ends a line at CRLF, LF or a bare CR alike: so do the guard and the
+    # parser here, reading the same lines (a boundary behind a bare CR once hid a header).
+    lines = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    _check_header_sizes(lines)
     try:
-        return _parse(raw)
+        return _parse(lines, raw=raw)
     except Unparseable:
         raise
     except Exception as error:
@@ -201,8 +204,8 @@ def reply_address(mail: ParsedMail, *, shop_domain: str | None) -> str:
     return mail.reply_to if mail.reply_to and form else mail.from_address
 
 
-def _parse(raw: bytes) -> ParsedMail:
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+def _parse(lines: bytes, *, raw: bytes) -> ParsedMail:
+    message = BytesParser(policy=policy.default).parsebytes(lines)
     if not message.keys():
         raise Unparseable("no header section: not an RFC 5322 message")
     senders = _addresses(message, "From", strict=True)

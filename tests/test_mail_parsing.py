@@ -611,3 +611,19 @@ def test_links_in_the_quoted_customer_text_of_a_reply_are_never_made_clickable()
     )
     assert '<a href="https://shop.example/returns">' in html
     assert "evil.example/win" in html and 'href="https://evil.example' not in html
+
+
+def test_a_part_header_hidden_behind_a_bare_carriage_return_is_still_size_checked():
+    # The stdlib parser ends a line at a bare CR too; a guard that split on LF alone
+    # missed this boundary and let the part's huge header through to the slow parser.
+    words = " ".join(["=?utf-8?q?a?="] * 400)
+    raw = (
+        b"From: Anna <anna@customer.example>\r\nTo: help@shop.example\r\nSubject: hi\r\n"
+        b"Message-ID: <cr@example.org>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"preamble\r--b\r"
+        b'Content-Type: text/plain; name="' + words.encode() + b'"\r\r'
+        b"Hello\r--b--\r"
+    )
+    with pytest.raises(Unparseable, match="header field"):
+        parse(raw)
