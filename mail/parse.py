@@ -401,6 +401,7 @@ def _bodies(message: Message) -> tuple[list[str], list[str], list[Attachment]]:
     plain: list[str] = []
     html: list[str] = []
     attachments: list[Attachment] = []
+    with_plain = _with_plain_text(message)
     # Depth-first with an explicit stack: a hostile mail can nest parts arbitrarily deep.
     # The flag: whether this part's text/plain is the body (not another alternative's).
     stack: list[tuple[Message, bool]] = [(message, True)]
@@ -413,7 +414,11 @@ def _bodies(message: Message) -> tuple[list[str], list[str], list[Attachment]]:
             children = list(part.iter_parts())
             if content_type == "multipart/report":
                 children = children[:1]
-            chosen = _alternative(children) if content_type == "multipart/alternative" else None
+            chosen = (
+                _alternative(children, with_plain)
+                if content_type == "multipart/alternative"
+                else None
+            )
             stack += [
                 (child, preferred and (chosen is None or child is chosen))
                 for child in reversed(children)
@@ -428,10 +433,29 @@ def _bodies(message: Message) -> tuple[list[str], list[str], list[Attachment]]:
     return [text for text in plain if text.strip()], html, attachments
 
 
-def _alternative(children: list[Message]) -> Message | None:
+def _with_plain_text(message: Message) -> set[int]:
+    """The ids of the parts that hold a text/plain part (themselves included), found in one
+    pass: asking each alternative's subtree anew at every level costs the cube of the depth."""
+    found: set[int] = set()
+    order: list[tuple[Message, Message | None]] = []
+    stack: list[tuple[Message, Message | None]] = [(message, None)]
+    while stack:  # parents before children; read backwards, children before parents
+        part, parent = stack.pop()
+        order.append((part, parent))
+        if part.is_multipart():
+            stack += [(child, part) for child in part.iter_parts()]
+    for part, parent in reversed(order):
+        if part.get_content_type() == "text/plain" or id(part) in found:
+            found.add(id(part))
+            if parent is not None:
+                found.add(id(parent))
+    return found
+
+
+def _alternative(children: list[Message], with_plain: set[int]) -> Message | None:
     """The branch of a multipart/alternative to read: the one with text/plain, else the last."""
     for child in children:
-        if any(p.get_content_type() == "text/plain" for p in child.walk()):
+        if id(child) in with_plain:
             return child
     return children[-1] if children else None
 

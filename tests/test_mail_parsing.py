@@ -627,3 +627,31 @@ def test_a_part_header_hidden_behind_a_bare_carriage_return_is_still_size_checke
     )
     with pytest.raises(Unparseable, match="header field"):
         parse(raw)
+
+
+def test_reading_nested_alternatives_looks_at_each_part_a_bounded_number_of_times(monkeypatch):
+    from email.message import Message as StdMessage
+
+    depth = 150
+    head = b"From: Anna <anna@customer.example>\r\nTo: help@shop.example\r\nSubject: deep\r\n"
+    head += b"Message-ID: <deep@example.org>\r\nMIME-Version: 1.0\r\n"
+    body = b"Content-Type: text/plain\r\n\r\nHello from the bottom\r\n"
+    for level in reversed(range(depth)):
+        body = (
+            f'Content-Type: multipart/alternative; boundary="b{level}"\r\n\r\n'
+            f"--b{level}\r\n".encode()
+            + body
+            + f"\r\n--b{level}--\r\n".encode()
+        )
+    raw = head + body
+    looks = 0
+    real = StdMessage.get_content_type
+
+    def counted(self):
+        nonlocal looks
+        looks += 1
+        return real(self)
+
+    monkeypatch.setattr(StdMessage, "get_content_type", counted)
+    assert parse(raw).text == "Hello from the bottom"
+    assert looks <= 10 * (depth + 1)
