@@ -92,6 +92,12 @@ class ParsedMail(BaseModel):
 MAX_HEADER_FIELD = 16 * 1024
 MAX_PART_HEADER_FIELD = 4 * 1024
 MAX_HEADER_BYTES = 128 * 1024
+# The stdlib parser matches every line against the boundary of each enclosing multipart:
+# its work is lines x nesting. Mail clients nest a few levels (a forwarded mail with its
+# alternatives and attachments: about five); a mail with more multiparts than this is
+# refused before it is parsed.
+MAX_MULTIPARTS = 50
+MULTIPART_FIELD = re.compile(rb"content-type:\s*multipart/", re.IGNORECASE)
 HEADER_FIELD_START = re.compile(rb"[!-9;-~]+:")
 BOUNDARY_LINE = re.compile(rb"^--[^\n]*\n", re.MULTILINE)
 
@@ -240,13 +246,13 @@ def _parse(lines: bytes, *, raw: bytes) -> ParsedMail:
 
 
 def _check_header_sizes(raw: bytes) -> None:
-    """Refuse header fields no mail client writes, before any parser reads them.
+    """Refuse header fields and nesting no mail client writes, before any parser reads them.
 
     The stdlib header parser takes superlinear time and memory on long fields (40,000
     encoded words in one Subject: 18 s and 10 GB), and it runs while the message is
     parsed. Header blocks start the message and follow MIME boundary lines ("--...").
     """
-    total = 0
+    total = multiparts = 0
     for start in (0, *(line.end() for line in BOUNDARY_LINE.finditer(raw))):
         limit = MAX_HEADER_FIELD if start == 0 else MAX_PART_HEADER_FIELD
         field = 0
@@ -259,6 +265,9 @@ def _check_header_sizes(raw: bytes) -> None:
                 field += len(line)  # a folded continuation
             elif HEADER_FIELD_START.match(line) or (position == 0 and line.startswith(b"From ")):
                 field = len(line)
+                multiparts += bool(MULTIPART_FIELD.match(line))
+                if multiparts > MAX_MULTIPARTS:
+                    raise Unparseable(f"more than {MAX_MULTIPARTS} multipart parts")
             else:
                 break
             total += len(line)
