@@ -1,8 +1,9 @@
 """How many event streams are open, per conversation and per client address.
 
-Each open stream holds a web thread for up to STREAM_SECONDS, so a client that opens
-streams without end would hold every thread. The count is process-local: a stream
-lives in one thread of one process, and counting here costs no round trip. With
+Each open stream holds a socket, a coroutine and its database re-reads for up to
+STREAM_SECONDS (web/live.py), so a client that opened streams without end would hold
+them all. The count is process-local: a stream lives in one process, and counting
+here costs no round trip. With
 several web processes (SUPPORT_WEB_WORKERS) each process counts its own streams, so
 the caps hold per process, and one client may hold at most that many times the cap.
 """
