@@ -657,3 +657,21 @@ def test_reading_nested_alternatives_looks_at_each_part_a_bounded_number_of_time
     monkeypatch.setattr(StdMessage, "get_content_type", counted)
     assert parse(raw).text == "Hello from the bottom"
     assert looks <= 10 * (depth + 1)
+
+
+def test_thousands_of_address_lines_cost_the_header_parser_only_the_first_few(monkeypatch):
+    from email.policy import EmailPolicy
+
+    parsed = 0
+    real = EmailPolicy.header_fetch_parse
+
+    def counted(self, name, value):
+        nonlocal parsed
+        parsed += 1
+        return real(self, name, value)
+
+    monkeypatch.setattr(EmailPolicy, "header_fetch_parse", counted)
+    raw = b"From: Anna <anna@customer.example>\r\n" + b"To: help@shop.example\r\n" * 2000
+    mail = parse(raw + b"Subject: hi\r\nMessage-ID: <many@example.org>\r\n\r\nHello\r\n")
+    assert mail.to == ["help@shop.example"]
+    assert parsed < 100
